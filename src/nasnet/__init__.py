@@ -1,0 +1,3 @@
+"""nasnet: neural architecture search with NASNet cells."""
+
+__version__ = "0.1.0"

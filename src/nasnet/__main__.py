@@ -1,0 +1,5 @@
+import sys
+
+from nasnet.cli import main
+
+sys.exit(main())

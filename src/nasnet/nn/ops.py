@@ -1,0 +1,169 @@
+"""The 13 NASNet operations as PyTorch modules (NASNET.md sections 1.2-1.4).
+
+Conventions, all from the paper's appendix and the released TF-slim code:
+
+* every convolution is ReLU -> conv -> BatchNorm, with no conv bias;
+* separable convolutions are applied twice, with no BN or ReLU between the
+  depthwise and pointwise parts, and the stride only on the first;
+* padding is "same"; average pooling excludes the padding;
+* a pooling op whose input width differs from the cell's adds 1x1 conv + BN;
+* ``identity`` becomes ReLU -> strided 1x1 conv -> BN when it must stride or
+  change the width, and is a true identity otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasnet.space.ops import OPS
+
+NormFactory = Callable[[int], nn.Module]
+
+
+def default_norm(channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels)
+
+
+class ReLUConvBN(nn.Sequential):
+    """ReLU -> k x k conv -> BN."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        norm: NormFactory = default_norm,
+    ) -> None:
+        padding = dilation * (kernel_size // 2)
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False),
+            norm(c_out),
+        )
+
+
+class FactorizedConv(nn.Sequential):
+    """ReLU -> 1 x k conv -> k x 1 conv -> BN (the factorized k x k convolution)."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, norm: NormFactory = default_norm
+    ) -> None:
+        pad = kernel_size // 2
+        super().__init__(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, (1, kernel_size), stride=(1, stride), padding=(0, pad), bias=False),
+            nn.Conv2d(c_out, c_out, (kernel_size, 1), stride=(stride, 1), padding=(pad, 0), bias=False),
+            norm(c_out),
+        )
+
+
+class SeparableConv(nn.Sequential):
+    """Depthwise k x k conv followed by a pointwise 1 x 1 conv, no BN or ReLU between."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_in, kernel_size, stride=stride, padding=kernel_size // 2, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+        )
+
+
+class StackedSeparableConv(nn.Sequential):
+    """(ReLU -> separable conv -> BN) x 2; the first maps the width and strides."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, norm: NormFactory = default_norm
+    ) -> None:
+        super().__init__(
+            nn.ReLU(inplace=False),
+            SeparableConv(c_in, c_out, kernel_size, stride),
+            norm(c_out),
+            nn.ReLU(inplace=False),
+            SeparableConv(c_out, c_out, kernel_size, 1),
+            norm(c_out),
+        )
+
+
+class Pool(nn.Module):
+    """k x k average or max pooling, "same" padding, then 1x1 conv + BN if the width must change."""
+
+    def __init__(
+        self, kind: str, c_in: int, c_out: int, kernel_size: int, stride: int, norm: NormFactory = default_norm
+    ):
+        super().__init__()
+        pad = kernel_size // 2
+        if kind == "avg":
+            self.pool: nn.Module = nn.AvgPool2d(kernel_size, stride=stride, padding=pad, count_include_pad=False)
+        else:
+            self.pool = nn.MaxPool2d(kernel_size, stride=stride, padding=pad)
+        self.project: nn.Module | None = None
+        if c_in != c_out:
+            self.project = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), norm(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        return x if self.project is None else self.project(x)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution without losing pixels (NASNET.md 1.4).
+
+    Two 1x1 convolutions on the even and the one-pixel-shifted odd grid,
+    concatenated, then BN. With ``stride=1`` it is a 1x1 conv + BN.
+    ``relu`` puts a ReLU in front, as the released code does when it adjusts
+    h_{i-1}, but not when it adjusts a state for the output concat.
+    """
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 2, relu: bool = True, norm: NormFactory = default_norm):
+        super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"FactorizedReduce supports stride 1 or 2, got {stride}")
+        self.stride = stride
+        self.relu = nn.ReLU(inplace=False) if relu else nn.Identity()
+        if stride == 1:
+            self.conv_1 = nn.Conv2d(c_in, c_out, 1, bias=False)
+            self.conv_2 = None
+        else:
+            self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+            self.conv_2 = nn.Conv2d(c_in, c_out // 2 + c_out % 2, 1, bias=False)
+        self.bn = norm(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(x)
+        if self.conv_2 is None:
+            return self.bn(self.conv_1(x))
+        path_1 = self.conv_1(x[:, :, ::2, ::2])
+        # Shift by one pixel: pad bottom/right with zeros, drop the first row/column.
+        shifted = F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        path_2 = self.conv_2(shifted[:, :, ::2, ::2])
+        return self.bn(torch.cat([path_1, path_2], dim=1))
+
+
+def build_op(name: str, c_in: int, c_out: int, stride: int, norm: NormFactory = default_norm) -> nn.Module:
+    """The module for op ``name`` mapping ``c_in`` to ``c_out`` channels at ``stride``."""
+    if name == "identity":
+        if stride > 1 or c_in != c_out:
+            return ReLUConvBN(c_in, c_out, 1, stride=stride, norm=norm)
+        return nn.Identity()
+    if name == "conv_1x3_3x1":
+        return FactorizedConv(c_in, c_out, 3, stride, norm)
+    if name == "conv_1x7_7x1":
+        return FactorizedConv(c_in, c_out, 7, stride, norm)
+    if name == "dil_conv_3x3":
+        return ReLUConvBN(c_in, c_out, 3, stride=stride, dilation=2, norm=norm)
+    if name == "conv_1x1":
+        return ReLUConvBN(c_in, c_out, 1, stride=stride, norm=norm)
+    if name == "conv_3x3":
+        return ReLUConvBN(c_in, c_out, 3, stride=stride, norm=norm)
+    if name.startswith(("avg_pool_", "max_pool_")):
+        kind, _, size = name.split("_")
+        return Pool(kind, c_in, c_out, int(size.split("x")[0]), stride, norm)
+    if name.startswith("sep_conv_"):
+        size = int(name.rsplit("_", 1)[1].split("x")[0])
+        return StackedSeparableConv(c_in, c_out, size, stride, norm)
+    raise ValueError(f"unknown op {name!r}; allowed: {', '.join(OPS)}")

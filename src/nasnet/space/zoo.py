@@ -1,0 +1,68 @@
+"""Published cells (NASNET.md section 2), as plain genotypes.
+
+NASNet-A carries the released code's explicit output lists: the normal cell
+concatenates h_{i-1} and all five blocks (6F), the reduction cell blocks 1-4
+(4F). These are what reproduce the published parameter counts.
+"""
+
+from __future__ import annotations
+
+from nasnet.space.genotype import Block, Cell, Genotype, GenotypeError
+
+NASNET_A = Genotype(
+    normal=Cell(
+        blocks=(
+            Block((0, 1), ("sep_conv_5x5", "sep_conv_3x3")),
+            Block((1, 1), ("sep_conv_5x5", "sep_conv_3x3")),
+            Block((0, 1), ("avg_pool_3x3", "identity")),
+            Block((1, 1), ("avg_pool_3x3", "avg_pool_3x3")),
+            Block((0, 0), ("sep_conv_3x3", "identity")),
+        ),
+        concat=(1, 2, 3, 4, 5, 6),
+    ),
+    reduction=Cell(
+        blocks=(
+            Block((0, 1), ("sep_conv_5x5", "sep_conv_7x7")),
+            Block((0, 1), ("max_pool_3x3", "sep_conv_7x7")),
+            Block((0, 1), ("avg_pool_3x3", "sep_conv_5x5")),
+            Block((3, 2), ("identity", "avg_pool_3x3")),
+            Block((2, 0), ("sep_conv_3x3", "max_pool_3x3")),
+        ),
+        concat=(3, 4, 5, 6),
+    ),
+)
+
+GENOTYPES: dict[str, Genotype] = {"nasnet_a": NASNET_A}
+
+
+def get_genotype(name: str) -> Genotype:
+    try:
+        return GENOTYPES[name]
+    except KeyError:
+        raise GenotypeError(f"unknown genotype {name!r}; known: {', '.join(sorted(GENOTYPES))}") from None
+
+
+def list_genotypes() -> list[str]:
+    return sorted(GENOTYPES)
+
+
+def resolve_genotype(spec: object) -> Genotype:
+    """A genotype from a `Genotype`, a zoo name, or a path to a genotype JSON file."""
+    import os
+    from pathlib import Path
+
+    from nasnet.space.serialization import load_genotype
+
+    if isinstance(spec, Genotype):
+        return spec
+    if not isinstance(spec, (str, os.PathLike)):
+        raise GenotypeError(f"expected a Genotype, a genotype name or a JSON path, got {type(spec).__name__}")
+    text = os.fspath(spec)
+    if text in GENOTYPES:
+        return GENOTYPES[text]
+    path = Path(text)
+    if path.exists():
+        return load_genotype(path, num_blocks=None)
+    raise GenotypeError(
+        f"{text!r} is neither a known genotype ({', '.join(sorted(GENOTYPES))}) nor an existing JSON file"
+    )
