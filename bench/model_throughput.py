@@ -72,7 +72,7 @@ def largest_batch(device, bf16: bool, channels_last: bool, start: int = 8, limit
         model = create_model("nasnet_a_large")
         try:
             measure(model, 331, batch, steps=1, warmup=0, device=device, bf16=bf16,
-                    channels_last=channels_last, compile_model=False)  # fmt: skip
+                    channels_last=channels_last, compile_model=False)
             return True
         except torch.OutOfMemoryError:
             return False

@@ -133,9 +133,15 @@ def test_random_genotypes_build_and_run(chunk):
         cifar = genotype_config(genotype, "cifar", cells_per_stack=1, base_filters=4, aux_head=seed % 2 == 0)
         _forward_backward(cifar, 32)
         imagenet = genotype_config(
-            genotype, "imagenet", cells_per_stack=1, base_filters=4, stem_multiplier=0.25, num_classes=7,
-            aux_head=seed % 2 == 1, drop_path_keep_prob=0.7,
-        )  # fmt: skip
+            genotype,
+            "imagenet",
+            cells_per_stack=1,
+            base_filters=4,
+            stem_multiplier=0.25,
+            num_classes=7,
+            aux_head=seed % 2 == 1,
+            drop_path_keep_prob=0.7,
+        )
         _forward_backward(imagenet, 224)
 
 

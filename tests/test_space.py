@@ -65,16 +65,32 @@ def test_nasnet_a_matches_the_released_cells():
     normal = NASNET_A.normal
     assert [i for b in normal.blocks for i in b.inputs] == [0, 1, 1, 1, 0, 1, 1, 1, 0, 0]
     assert [op for b in normal.blocks for op in b.ops] == [
-        "sep_conv_5x5", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_3x3", "avg_pool_3x3",
-        "identity", "avg_pool_3x3", "avg_pool_3x3", "sep_conv_3x3", "identity",
-    ]  # fmt: skip
+        "sep_conv_5x5",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "sep_conv_3x3",
+        "avg_pool_3x3",
+        "identity",
+        "avg_pool_3x3",
+        "avg_pool_3x3",
+        "sep_conv_3x3",
+        "identity",
+    ]
     assert normal.output_states() == (1, 2, 3, 4, 5, 6)
     reduction = NASNET_A.reduction
     assert [i for b in reduction.blocks for i in b.inputs] == [0, 1, 0, 1, 0, 1, 3, 2, 2, 0]
     assert [op for b in reduction.blocks for op in b.ops] == [
-        "sep_conv_5x5", "sep_conv_7x7", "max_pool_3x3", "sep_conv_7x7", "avg_pool_3x3",
-        "sep_conv_5x5", "identity", "avg_pool_3x3", "sep_conv_3x3", "max_pool_3x3",
-    ]  # fmt: skip
+        "sep_conv_5x5",
+        "sep_conv_7x7",
+        "max_pool_3x3",
+        "sep_conv_7x7",
+        "avg_pool_3x3",
+        "sep_conv_5x5",
+        "identity",
+        "avg_pool_3x3",
+        "sep_conv_3x3",
+        "max_pool_3x3",
+    ]
     assert reduction.output_states() == (3, 4, 5, 6)
     assert all(b.combine == "add" for _, cell in NASNET_A.cells() for b in cell.blocks)
     assert NASNET_A.normal.output_width() == 6 and NASNET_A.reduction.output_width() == 4

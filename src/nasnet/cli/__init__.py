@@ -13,7 +13,7 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     from nasnet import __version__
-    from nasnet.cli import models
+    from nasnet.cli import models, train
 
     parser = argparse.ArgumentParser(
         prog="nasnet",
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nasnet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (models,):
+    for module in (models, train):
         module.register(commands)
     return parser
 

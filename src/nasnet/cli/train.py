@@ -1,0 +1,193 @@
+"""`nasnet train` and `nasnet eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from nasnet.errors import NasnetError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from nasnet.train.config import list_presets
+
+    train = commands.add_parser(
+        "train",
+        help="train a genotype or a named model with a recipe preset",
+        description="Train a model and write metrics.jsonl, model.pt and result.json to --out. "
+        "An interrupted run continues with --resume.",
+    )
+    train.add_argument("--arch", required=True, help="genotype JSON path, zoo genotype name or model name")
+    train.add_argument("--data", required=True, help="dataset: cifar10, cifar100, or a CIFAR/ImageFolder path")
+    train.add_argument("--preset", default="search", choices=list_presets(), help="training recipe (default: search)")
+    train.add_argument("--out", required=True, help="output folder")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any training field, e.g. --set cutout=16 --set ema_decay=0.999 (values are JSON)",
+    )
+    train.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
+    train.add_argument("--image-size", type=int, help="resize ImageFolder images to this size")
+    train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    train.add_argument("--test", action="store_true", help="also report test accuracy at the end")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("eval", help="accuracy of a trained model.pt on a dataset's test split")
+    evaluate.add_argument("checkpoint", help="a model.pt written by `nasnet train` (or its folder)")
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--split", choices=("test", "val"), default="test")
+    evaluate.add_argument("--val-size", type=int, default=5000)
+    evaluate.add_argument("--image-size", type=int)
+    evaluate.add_argument("--tta", action="store_true", help="average with the mirrored image")
+    evaluate.add_argument("--device")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=cmd_eval)
+
+
+def parse_assignments(pairs: list[str], flag: str = "--set") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise NasnetError(f"{flag} {pair!r}: expected FIELD=VALUE")
+        key, raw = pair.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = parse_assignments(args.set)
+    for key in ("epochs", "batch_size", "lr", "seed"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    return overrides
+
+
+class _ProgressBar:
+    """A rich progress bar: epoch, loss, accuracy, images/s and ETA."""
+
+    def __init__(self, total_epochs: int, batch_size: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.total_epochs = total_epochs
+        self.batch_size = batch_size
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[metrics]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self.task = None
+        self.started = time.perf_counter()
+        self.first_step = 0
+
+    def on_start(self, step: int, total: int) -> None:
+        self.progress.start()
+        self.first_step = step
+        self.started = time.perf_counter()
+        self.task = self.progress.add_task("epoch", total=total, completed=step, metrics="", speed="")
+
+    def on_step(self, step: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.started
+        rate = (step - self.first_step) * self.batch_size / elapsed if elapsed > 0 else 0.0
+        epoch = min(self.total_epochs, step * self.total_epochs // max(1, total) + 1)
+        self.progress.update(
+            self.task, completed=step, description=f"epoch {epoch}/{self.total_epochs}", speed=f"{rate:,.0f} img/s"
+        )
+
+    def on_epoch(self, record: dict[str, Any]) -> None:
+        val = record.get("val_accuracy")
+        metrics = f"loss {record['train_loss']:.3f} train {record['train_accuracy']:.3f}"
+        if val is not None:
+            metrics += f" val {val:.4f}"
+        self.progress.update(self.task, metrics=metrics)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from nasnet.data.sources import load_splits
+    from nasnet.train import Callbacks, resolve_config, train
+    from nasnet.train.trainer import default_device, prepare_data
+
+    config = resolve_config(args.preset, **_overrides(args))
+    splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=args.image_size)
+    device = default_device() if args.device is None else __import__("torch").device(args.device)
+    data = prepare_data(splits, device, config, include_test=args.test)
+    bar = None if args.no_progress else _ProgressBar(config.epochs, config.batch_size)
+    callbacks = Callbacks()
+    if bar is not None:
+        callbacks = Callbacks(on_step=bar.on_step, on_epoch=bar.on_epoch, on_start=bar.on_start)
+    try:
+        result = train(
+            args.arch,
+            data,
+            config,
+            device=device,
+            out_dir=args.out,
+            resume=args.resume,
+            evaluate_test=args.test,
+            callbacks=callbacks,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    if not result.ok:
+        print(f"training failed: {result.failure}")
+        return 1
+    line = f"validation accuracy {result.accuracy:.4f}" if result.accuracy is not None else "no validation set"
+    if result.test_accuracy is not None:
+        line += f", test accuracy {result.test_accuracy:.4f}"
+    print(f"{line}; {result.seconds:.1f} s, {result.images_per_second:,.0f} images/s; wrote {Path(args.out)}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from nasnet.data.arrays import DataError
+    from nasnet.data.sources import load_splits
+    from nasnet.train import DeviceArray, DeviceData, evaluate, load_model
+    from nasnet.train.trainer import MODEL_FILE, default_device
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    device = default_device() if args.device is None else torch.device(args.device)
+    loaded = load_model(path, device)
+    splits = load_splits(args.data, val_size=args.val_size if args.split == "val" else 0, image_size=args.image_size)
+    array = splits.val if args.split == "val" else splits.test
+    if array is None:
+        raise DataError(f"{args.data}: has no {args.split} split")
+    if array.images.shape[1] != loaded.model.config.image_size or len(splits.classes) != len(loaded.classes):
+        raise DataError(
+            f"{args.data}: {array.images.shape[1]} px images in {len(splits.classes)} classes, but {path} was "
+            f"trained on {loaded.model.config.image_size} px in {len(loaded.classes)} classes"
+        )
+    target = DeviceArray.from_array(array, device)
+    stats = {"mean": torch.tensor(loaded.mean, device=device), "std": torch.tensor(loaded.std, device=device)}
+    data = DeviceData(train=target, val=None, test=None, classes=tuple(loaded.classes), **stats)
+    accuracy = evaluate(loaded.model, target, data, tta=args.tta)
+    if args.json:
+        print(json.dumps({"checkpoint": str(path), "split": args.split, "images": len(array), "accuracy": accuracy}))
+    else:
+        print(f"{args.split} accuracy {accuracy:.4f} on {len(array):,} images ({path})")
+    return 0
