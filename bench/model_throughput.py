@@ -71,8 +71,17 @@ def largest_batch(device, bf16: bool, channels_last: bool, start: int = 8, limit
     def fits(batch: int) -> bool:
         model = create_model("nasnet_a_large")
         try:
-            measure(model, 331, batch, steps=1, warmup=0, device=device, bf16=bf16,
-                    channels_last=channels_last, compile_model=False)
+            measure(
+                model,
+                331,
+                batch,
+                steps=1,
+                warmup=0,
+                device=device,
+                bf16=bf16,
+                channels_last=channels_last,
+                compile_model=False,
+            )
             return True
         except torch.OutOfMemoryError:
             return False

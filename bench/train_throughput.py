@@ -82,6 +82,10 @@ def _scaled(preset: str, scale: float, args) -> dict:
         overrides["cells_per_stack"] = args.cells_per_stack
     if args.epochs_scale != 1:
         overrides["epochs"] = max(1, round(config.epochs * args.epochs_scale))
+        overrides["warmup_epochs"] = config.warmup_epochs * args.epochs_scale
+    if args.batch_scale != 1:  # keep the number of SGD steps sensible on a reduced data set (linear lr scaling)
+        overrides["batch_size"] = max(8, round(config.batch_size * args.batch_scale))
+        overrides["lr"] = config.lr * overrides["batch_size"] / config.batch_size
     if args.val_images:
         overrides["val_subset"] = args.val_images
     overrides["eval_every"] = 0
@@ -98,8 +102,12 @@ def cmd_child_time(args) -> None:
         full = result.seconds / args.scale if args.scale < 1 else result.seconds
         results.append(
             {
-                "preset": preset, "scale": args.scale, "epochs": config.epochs, "train_images": config.train_subset,
-                "measured_seconds": result.seconds, "full_size_seconds_extrapolated": full if args.scale < 1 else None,
+                "preset": preset,
+                "scale": args.scale,
+                "epochs": config.epochs,
+                "train_images": config.train_subset,
+                "measured_seconds": result.seconds,
+                "full_size_seconds_extrapolated": full if args.scale < 1 else None,
                 "val_accuracy": result.accuracy,
             }
         )
@@ -159,9 +167,15 @@ def cmd_budget(args) -> None:
     result = train(NASNET_A, data, config, device=device, train_subset=images, val_subset=None, eval_every=0)
     wall = time.perf_counter() - start
     payload = {
-        "preset": "search-fast", "model": "NASNet-A N=2 C=16", "budget_minutes": args.minutes,
-        "train_images_per_epoch": images, "epochs": config.epochs, "val_images": len(data.val),
-        "wall_seconds": wall, "val_accuracy": result.accuracy, "curve": result.curve,
+        "preset": "search-fast",
+        "model": "NASNet-A N=2 C=16",
+        "budget_minutes": args.minutes,
+        "train_images_per_epoch": images,
+        "epochs": config.epochs,
+        "val_images": len(data.val),
+        "wall_seconds": wall,
+        "val_accuracy": result.accuracy,
+        "curve": result.curve,
     }
     write_result(f"train_budget_{device.type}", payload, str(device))
     print_table(
@@ -201,6 +215,7 @@ def main() -> None:
         p = sub.add_parser(name)
         p.add_argument("--scale", type=float, default=1.0, help="fraction of the 45k training images")
         p.add_argument("--epochs-scale", type=float, default=1.0, help="fraction of each preset's epochs")
+        p.add_argument("--batch-scale", type=float, default=1.0, help="fraction of each preset's batch (lr scaled)")
         p.add_argument("--base-filters", type=int)
         p.add_argument("--cells-per-stack", type=int)
         p.add_argument("--val-images", type=int)
@@ -215,8 +230,13 @@ def main() -> None:
     args = parser.parse_args()
     if not Path(args.data).exists():
         raise SystemExit(f"{args.data}: not found; pass --data")
-    {"throughput": cmd_throughput, "child-time": cmd_child_time, "ranking": cmd_ranking, "budget": cmd_budget,
-     "final": cmd_final}[args.command](args)
+    {
+        "throughput": cmd_throughput,
+        "child-time": cmd_child_time,
+        "ranking": cmd_ranking,
+        "budget": cmd_budget,
+        "final": cmd_final,
+    }[args.command](args)
 
 
 if __name__ == "__main__":

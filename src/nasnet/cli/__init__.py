@@ -13,7 +13,7 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     from nasnet import __version__
-    from nasnet.cli import models, train
+    from nasnet.cli import models, search, train
 
     parser = argparse.ArgumentParser(
         prog="nasnet",
@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"nasnet {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (models, train):
+    for module in (models, train, search):
         module.register(commands)
     return parser
 
@@ -30,8 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from nasnet.search.loop import SearchInterrupted
+
     try:
         return int(args.handler(args) or 0)
+    except SearchInterrupted as err:
+        print(f"nasnet {args.command}: {err}", file=sys.stderr)
+        return 130
     except NasnetError as err:
         print(f"nasnet {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

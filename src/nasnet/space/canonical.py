@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator
 
 from nasnet.space.genotype import NUM_INPUT_STATES, Block, Cell, Genotype
-from nasnet.space.ops import COMBINE_INDEX, OP_INDEX
+from nasnet.space.ops import COMBINE_INDEX, COMBINES, OP_INDEX, OPS
 
 _HASH_NAMESPACE = "nasnet-genotype-v1"
 
@@ -50,34 +50,73 @@ def _encode(cell: Cell, order: list[int]) -> tuple[tuple[BlockKey, ...], tuple[i
     renumber = {i: i for i in range(NUM_INPUT_STATES)}
     for position, b in enumerate(order):
         renumber[NUM_INPUT_STATES + b] = NUM_INPUT_STATES + position
-    keys = []
-    for b in order:
-        block = cell.blocks[b]
-        operands = sorted((renumber[s], OP_INDEX[op]) for s, op in zip(block.inputs, block.ops, strict=True))
-        (in1, op1), (in2, op2) = operands
-        keys.append((in1, op1, in2, op2, COMBINE_INDEX[block.combine]))
+    keys = [_block_key(cell.blocks[b], renumber) for b in order]
     concat = None if cell.concat is None else tuple(sorted(renumber[s] for s in cell.concat))
     return tuple(keys), concat
 
 
 def _decode(keys: tuple[BlockKey, ...], concat: tuple[int, ...] | None) -> Cell:
-    from nasnet.space.ops import COMBINES, OPS
-
     blocks = tuple(Block((in1, in2), (OPS[op1], OPS[op2]), COMBINES[comb]) for in1, op1, in2, op2, comb in keys)
     return Cell(blocks, concat)
 
 
-def canonical_cell(cell: Cell) -> Cell:
-    """The canonical encoding of ``cell``."""
-    cell.check()
+def _block_key(block: Block, renumber: dict[int, int]) -> BlockKey:
+    left = (renumber[block.inputs[0]], OP_INDEX[block.ops[0]])
+    right = (renumber[block.inputs[1]], OP_INDEX[block.ops[1]])
+    if right < left:
+        left, right = right, left
+    return (left[0], left[1], right[0], right[1], COMBINE_INDEX[block.combine])
+
+
+def _smallest_encodings(cell: Cell) -> Iterator[list[int]]:
+    """Block orders whose encodings may be the smallest.
+
+    A block's key depends only on blocks placed before it, so the smallest
+    encoding places, at every position, a ready block of the smallest key.
+    Only equal keys (identical blocks reading identical states) need branching.
+    """
+    deps = [{s - NUM_INPUT_STATES for s in block.inputs if s >= NUM_INPUT_STATES} for block in cell.blocks]
+    n = len(deps)
+
+    def extend(order: list[int], renumber: dict[int, int]) -> Iterator[list[int]]:
+        if len(order) == n:
+            yield list(order)
+            return
+        placed = set(order)
+        ready = [b for b in range(n) if b not in placed and deps[b] <= placed]
+        keys = {b: _block_key(cell.blocks[b], renumber) for b in ready}
+        smallest = min(keys.values())
+        for b in ready:
+            if keys[b] == smallest:
+                order.append(b)
+                renumber[NUM_INPUT_STATES + b] = NUM_INPUT_STATES + len(order) - 1
+                yield from extend(order, renumber)
+                del renumber[NUM_INPUT_STATES + b]
+                order.pop()
+
+    yield from extend([], {i: i for i in range(NUM_INPUT_STATES)})
+
+
+def _encoding_key(encoding: tuple[tuple[BlockKey, ...], tuple[int, ...] | None]) -> tuple:
+    return (encoding[0], encoding[1] or ())
+
+
+def _canonical_encoding(cell: Cell, exhaustive: bool = False) -> tuple[tuple[BlockKey, ...], tuple[int, ...] | None]:
     if cell.concat is not None and tuple(sorted(cell.concat)) == Cell(cell.blocks).output_states():
         # An explicit list that equals the paper's rule is the same network.
         cell = Cell(cell.blocks)
-    best = min(
-        (_encode(cell, order) for order in _topological_orders(cell)),
-        key=lambda enc: (enc[0], enc[1] or ()),
-    )
-    return _decode(*best)
+    orders = _topological_orders(cell) if exhaustive else _smallest_encodings(cell)
+    return min((_encode(cell, order) for order in orders), key=_encoding_key)
+
+
+def canonical_cell(cell: Cell, exhaustive: bool = False) -> Cell:
+    """The canonical encoding of ``cell``.
+
+    ``exhaustive=True`` searches every dependency-respecting order (slow; the
+    tests use it to check the fast search).
+    """
+    cell.check()
+    return _decode(*_canonical_encoding(cell, exhaustive))
 
 
 def canonical_genotype(genotype: Genotype) -> Genotype:
@@ -88,13 +127,16 @@ def canonical_genotype(genotype: Genotype) -> Genotype:
 def genotype_hash(genotype: Genotype) -> str:
     """A stable 16-hex-digit hash, equal for equivalent encodings.
 
-    It depends only on the canonical form, never on Python's hash seed, so it
-    is the same across processes, machines and versions of this format.
+    It depends only on the canonical form (with op and combine names, not
+    indices), never on Python's hash seed, so it is the same across processes,
+    machines and versions of this format.
     """
-    from nasnet.space.serialization import genotype_to_dict
-
-    canonical = genotype_to_dict(canonical_genotype(genotype), include_header=False)
-    payload = json.dumps([_HASH_NAMESPACE, canonical], sort_keys=True, separators=(",", ":"))
+    parts: list[object] = [_HASH_NAMESPACE]
+    for _, cell in genotype.cells():
+        keys, concat = _canonical_encoding(cell)
+        parts.append([[in1, OPS[op1], in2, OPS[op2], COMBINES[comb]] for in1, op1, in2, op2, comb in keys])
+        parts.append(None if concat is None else list(concat))
+    payload = json.dumps(parts, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

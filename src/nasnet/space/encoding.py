@@ -123,7 +123,8 @@ class SearchSpace:
                 in1, in2, op1, op2, comb = chunk[b * DECISIONS_PER_BLOCK : (b + 1) * DECISIONS_PER_BLOCK]
                 blocks.append(Block((in1, in2), (self.ops[op1], self.ops[op2]), self.combines[comb]))
             cells.append(Cell(tuple(blocks)))
-        return Genotype(normal=cells[0], reduction=cells[1])
+        # Every decision was range-checked above, so the cells are valid by construction.
+        return Genotype.trusted(cells[0], cells[1])
 
     def to_decisions(self, genotype: Genotype) -> list[int]:
         """The decision sequence for ``genotype``; the exact inverse of `from_decisions`."""

@@ -177,6 +177,14 @@ class Genotype:
     def __post_init__(self) -> None:
         self.check()
 
+    @classmethod
+    def trusted(cls, normal: Cell, reduction: Cell) -> Genotype:
+        """Build without validation, for cells already known to be valid (hot paths only)."""
+        genotype = object.__new__(cls)
+        object.__setattr__(genotype, "normal", normal)
+        object.__setattr__(genotype, "reduction", reduction)
+        return genotype
+
     def check(self, num_blocks: int | None = None) -> None:
         """Raise `GenotypeError` unless valid (and, if given, of ``num_blocks`` blocks)."""
         for kind in CELL_KINDS:

@@ -1,0 +1,135 @@
+"""The executor interface between the search loop and the evaluator.
+
+An executor takes trial tasks, runs them somewhere (this process, worker
+processes, a Ray cluster) and hands back outcomes. The search loop and the
+store stay the same whichever executor runs the trials.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasnet.search.evaluators import EvalResult, Evaluator
+from nasnet.space.serialization import genotype_from_dict
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """What a worker needs to evaluate one trial: plain data only."""
+
+    number: int
+    genotype: dict[str, Any]
+    attempt: int = 1
+
+
+@dataclass
+class TrialOutcome:
+    number: int
+    result: EvalResult
+    worker: str
+
+
+@dataclass
+class WorkerStatus:
+    name: str
+    busy: bool = False
+    trial: int | None = None
+    since: float | None = None
+    completed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def run_task(evaluator: Evaluator, task: TrialTask) -> EvalResult:
+    """Evaluate one task; an exception becomes a failed result, never a crash."""
+    start = time.perf_counter()
+    try:
+        genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
+        return evaluator.evaluate(genotype, task.number)
+    except Exception as err:
+        summary = "".join(traceback.format_exception_only(type(err), err)).strip()
+        return EvalResult.failed(f"error: {summary}", time.perf_counter() - start)
+
+
+class Executor(ABC):
+    """Runs trial tasks and reports outcomes; ``capacity`` trials may be in flight at once."""
+
+    name: str = ""
+
+    @abstractmethod
+    def start(self, evaluator: Evaluator) -> None: ...
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def in_flight(self) -> int: ...
+
+    @abstractmethod
+    def submit(self, task: TrialTask) -> None: ...
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        """Outcomes that are ready, waiting up to ``timeout`` seconds for at least one."""
+
+    def workers(self) -> list[WorkerStatus]:
+        return []
+
+    def shutdown(self) -> None:  # noqa: B027 (optional hook)
+        """Stop every worker; nothing may be left running."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+
+class InProcessExecutor(Executor):
+    """Runs each trial in the calling process, one at a time (`wait` does the work)."""
+
+    name = "inprocess"
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = device
+        self.queue: deque[TrialTask] = deque()
+        self.evaluator: Evaluator | None = None
+        self.status = WorkerStatus("main")
+
+    def start(self, evaluator: Evaluator) -> None:
+        self.evaluator = evaluator
+        evaluator.setup(self.device)
+
+    @property
+    def capacity(self) -> int:
+        return 1
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.queue)
+
+    def submit(self, task: TrialTask) -> None:
+        self.queue.append(task)
+
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        if not self.queue:
+            return []
+        assert self.evaluator is not None, "start() the executor first"
+        task = self.queue[0]
+        self.status.busy, self.status.trial, self.status.since = True, task.number, time.time()
+        try:
+            result = run_task(self.evaluator, task)
+        finally:
+            self.status.busy, self.status.trial = False, None
+        self.queue.popleft()
+        self.status.completed += 1
+        return [TrialOutcome(task.number, result, "main")]
+
+    def workers(self) -> list[WorkerStatus]:
+        return [self.status]

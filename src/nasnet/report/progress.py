@@ -1,0 +1,81 @@
+"""A live view of a running search: trials, best reward, rate, ETA and every worker."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(max(0, seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def render_state(state: Any) -> Group:
+    counts = state.counts
+    finished = state.finished
+    header = Text()
+    header.append(f"search {state.strategy}", style="bold")
+    header.append(f"  {state.directory}\n")
+    header.append(f"{finished}/{state.budget if state.budget < 2**60 else '∞'} trials")
+    header.append(
+        f"  (complete {counts.get('complete', 0)}, failed {counts.get('failed', 0)}, "
+        f"cached {counts.get('cached', 0)}, running {counts.get('running', 0)})\n"
+    )
+    best = "-" if state.best_reward is None else f"{state.best_reward:.4f} (trial {state.best_trial})"
+    header.append(f"best reward {best}  ·  {state.trials_per_second:.2f} trials/s  ·  ")
+    header.append(f"elapsed {format_seconds(state.session_seconds)}  ·  ETA {format_seconds(state.eta_seconds)}")
+    info = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in state.strategy_info.items())
+    if info:
+        header.append(f"\nstrategy: {info}")
+    workers = Table(show_edge=False, pad_edge=False)
+    for column in ("worker", "state", "trial", "for", "done"):
+        workers.add_column(column)
+    now = time.time()
+    for worker in state.workers:
+        running_for = format_seconds(now - worker.since) if worker.busy and worker.since else "-"
+        workers.add_row(
+            worker.name,
+            "[green]busy[/]" if worker.busy else "[dim]idle[/]",
+            str(worker.trial) if worker.trial is not None else "-",
+            running_for,
+            str(worker.completed),
+        )
+    return Group(header, workers)
+
+
+class LiveProgress:
+    """`nasnet.search.loop.Progress` as a rich live display, refreshed at most ``fps`` times a second."""
+
+    def __init__(self, console: Console | None = None, fps: float = 4.0) -> None:
+        self.console = console or Console()
+        self.interval = 1.0 / fps
+        self.live: Live | None = None
+        self.last = 0.0
+
+    def start(self, state: Any) -> None:
+        self.live = Live(render_state(state), console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def update(self, state: Any) -> None:
+        now = time.monotonic()
+        if self.live is not None and now - self.last >= self.interval:
+            self.live.update(render_state(state))
+            self.last = now
+
+    def stop(self, state: Any) -> None:
+        if self.live is not None:
+            self.live.update(render_state(state))
+            self.live.stop()
+            self.live = None
+            if not self.console.is_terminal:
+                self.console.line()

@@ -1,0 +1,34 @@
+"""Random search: every decision uniform and independent (the paper's baseline, NASNET.md 4.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nasnet.search.strategy import Proposal, Strategy, Trial, register_strategy, rng_state, set_rng_state
+from nasnet.space.encoding import SearchSpace
+
+
+@register_strategy
+class RandomSearch(Strategy):
+    name = "random"
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        super().__init__(space, seed)
+        self.rng = np.random.default_rng(seed)
+        self._counts = np.asarray(space.choice_counts())
+
+    def ask(self) -> Proposal:
+        self.asked += 1
+        return Proposal(tuple(int(x) for x in self.rng.integers(0, self._counts)))
+
+    def tell(self, trial: Trial, reward: float | None) -> None:
+        self.told += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "rng": rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        set_rng_state(self.rng, state["rng"])
