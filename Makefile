@@ -19,8 +19,19 @@ test: $(STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m pytest -q
 
+# The demo searches on the shared CIFAR-10 copy when it is there, else on CIFAR-10 from the data location.
+DEMO_DATA ?= $(if $(wildcard ../shared/data/cifar10-jpeg.tar.gz),../shared/data/cifar10-jpeg.tar.gz,cifar10)
+DEMO_OUT ?= runs/demo
+
 demo: $(STAMP)
 	$(PY) -m nasnet models
+	rm -rf $(DEMO_OUT)
+	$(PY) -m nasnet search --strategy rl --data $(DEMO_DATA) --preset smoke --trials 6 --workers 2 \
+		--set train_subset=1000 --set val_subset=500 --set epochs=2 --out $(DEMO_OUT)
+	$(PY) -m nasnet top $(DEMO_OUT) -k 3
+	$(PY) -m nasnet export $(DEMO_OUT) --best -o $(DEMO_OUT)/best_cell.json
+	$(PY) -m nasnet show $(DEMO_OUT)/best_cell.json
+	$(PY) -m nasnet info $(DEMO_OUT)/best_cell.json -N 6 -C 32
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

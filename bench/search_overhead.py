@@ -1,10 +1,12 @@
 """The search machinery's cost: 20,000 trials (the paper's count) with the synthetic evaluator.
 
-    python bench/search_overhead.py [--trials 20000] [--strategies rl random evolution]
+    python bench/search_overhead.py [--trials 20000] [--strategies rl random evolution] [--executor local]
 
 Each strategy runs through the full loop: sampling, policy updates, the
 store's commits and snapshots, with instant synthetic rewards, so the time
-measured is the machinery alone. Writes bench/results/search_overhead.json.
+measured is the machinery alone. ``--executor inprocess`` (the default here)
+evaluates in the driver; ``local`` adds the hop to a worker process and back.
+Writes bench/results/search_overhead_<executor>.json.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 from common import print_table, write_result
+from nasnet.execution import make_executor
 from nasnet.search import search
 
 
@@ -23,13 +26,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=20_000)
     parser.add_argument("--strategies", nargs="+", default=["rl", "random", "evolution"])
+    parser.add_argument("--executor", choices=("inprocess", "local"), default="inprocess")
     args = parser.parse_args()
     results, rows = [], []
     for name in args.strategies:
         directory = Path(tempfile.mkdtemp(prefix=f"nasnet-overhead-{name}-"))
         try:
             start = time.perf_counter()
-            summary = search(name, out=directory / "exp", evaluator={"kind": "synthetic"}, trials=args.trials)
+            summary = search(
+                name,
+                out=directory / "exp",
+                evaluator={"kind": "synthetic"},
+                trials=args.trials,
+                executor=make_executor(args.executor),
+            )
             seconds = time.perf_counter() - start
             db_bytes = sum(f.stat().st_size for f in (directory / "exp").iterdir())
         finally:
@@ -38,6 +48,7 @@ def main() -> None:
         results.append(
             {
                 "strategy": name,
+                "executor": args.executor,
                 "trials": args.trials,
                 "seconds": seconds,
                 "ms_per_trial": per_trial_ms,
@@ -52,9 +63,9 @@ def main() -> None:
             [name, args.trials, seconds, f"{per_trial_ms:.2f}", f"{summary.best.reward:.4f}", summary.counts["cached"]]
         )
         print(f"{name}: {seconds:.1f} s ({per_trial_ms:.2f} ms per trial)")
-    write_result("search_overhead", {"results": results})
+    write_result(f"search_overhead_{args.executor}", {"results": results})
     print_table(
-        f"search machinery, {args.trials} synthetic trials (target <= 60 s per 20,000)",
+        f"search machinery, {args.trials} synthetic trials, {args.executor} executor (target <= 60 s per 20,000)",
         ["strategy", "trials", "seconds", "ms/trial", "best reward", "reused"],
         rows,
     )

@@ -14,6 +14,7 @@ import torch
 from scipy.stats import chisquare
 
 from nasnet.cli import main
+from nasnet.execution import InProcessExecutor
 from nasnet.search import (
     MnasReward,
     StrategyError,
@@ -250,17 +251,26 @@ def test_split_run_continues_exactly_like_one_run(tmp_path):
         options = {"population_size": 30, "sample_size": 5} if name == "evolution" else {}
         whole = tmp_path / f"{name}-whole"
         split = tmp_path / f"{name}-split"
-        search(name, out=whole, evaluator={"kind": "synthetic"}, trials=150, strategy_options=options, seed=2)
+        search(
+            name,
+            out=whole,
+            evaluator={"kind": "synthetic"},
+            executor=InProcessExecutor(),
+            trials=150,
+            strategy_options=options,
+            seed=2,
+        )
         search(
             name,
             out=split,
             evaluator={"kind": "synthetic"},
+            executor=InProcessExecutor(),
             trials=70,
             strategy_options=options,
             seed=2,
             snapshot_every=25,
         )
-        summary = search(out=split, resume=True, trials=150)
+        summary = search(out=split, resume=True, trials=150, executor=InProcessExecutor())
         assert summary.replay_divergences == 0
         with ExperimentStore.open(whole, readonly=True) as a, ExperimentStore.open(split, readonly=True) as b:
             assert [t.decisions for t in a.trials()] == [t.decisions for t in b.trials()], name
@@ -288,7 +298,10 @@ def test_custom_evaluators_and_rewards_must_be_passed_again_to_resume(tmp_path):
 
 
 def test_time_budget_stops_proposing(tmp_path):
-    summary = search("random", out=tmp_path / "exp", evaluator={"kind": "synthetic", "delay": 0.05}, hours=0.5 / 3600)
+    evaluator = {"kind": "synthetic", "delay": 0.05}
+    summary = search(
+        "random", out=tmp_path / "exp", evaluator=evaluator, hours=0.5 / 3600, executor=InProcessExecutor()
+    )
     assert summary.stopped == "time"
     assert 3 <= summary.counts["complete"] <= 15
 

@@ -42,7 +42,21 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--no-dedup", action="store_true", help="train equivalent genotypes again")
     search.add_argument("--synthetic-delay", type=float, default=0.0, help="seconds per synthetic trial")
     search.add_argument("--synthetic-noise", type=float, default=0.0)
-    search.add_argument("--device", help="device for in-process training (default: cuda when available)")
+    execution = search.add_argument_group("execution")
+    execution.add_argument(
+        "--executor",
+        choices=("local", "inprocess", "ray"),
+        default="local",
+        help="local worker pool (default), this process, or a Ray cluster",
+    )
+    execution.add_argument("--workers", type=int, help="worker processes (default: one per GPU, else 1)")
+    execution.add_argument("--trials-per-gpu", type=int, default=1, help="children packed on each GPU")
+    execution.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)")
+    execution.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray: CPUs per trial")
+    execution.add_argument("--gpus-per-trial", type=float, help="Ray: GPUs per trial (default: 1 if any)")
+    execution.add_argument("--trial-timeout", type=float, help="fail a trial that runs longer (seconds)")
+    execution.add_argument("--max-attempts", type=int, default=3, help="runs of a trial whose worker dies")
+    execution.add_argument("--device", help="in-process executor's device (default: cuda when available)")
     search.add_argument("--no-progress", action="store_true")
     search.add_argument("--json", action="store_true", help="print the summary as JSON")
     search.set_defaults(handler=cmd_search)
@@ -90,9 +104,22 @@ def _reward_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def make_executor(args: argparse.Namespace) -> Any:
-    from nasnet.execution import InProcessExecutor
+    from nasnet.execution import make_executor as build
 
-    return InProcessExecutor(device=args.device)
+    if args.executor == "inprocess":
+        return build("inprocess", device=args.device)
+    common = {"max_attempts": args.max_attempts, "trial_timeout": args.trial_timeout}
+    if args.executor == "local":
+        devices = [args.device] * (args.workers or 1) if args.device else None
+        return build("local", workers=args.workers, trials_per_gpu=args.trials_per_gpu, devices=devices, **common)
+    return build(
+        "ray",
+        address=args.address,
+        workers=args.workers,
+        num_cpus_per_trial=args.cpus_per_trial,
+        num_gpus_per_trial=args.gpus_per_trial,
+        **common,
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import tarfile
@@ -180,6 +181,8 @@ def _content_key(path: Path, image_size: int | None) -> str:
 
 def _decode_all(items: list[tuple[str, bytes]], image_size: int | None, workers: int) -> list[np.ndarray]:
     chunks = [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+    if multiprocessing.current_process().daemon:
+        workers = 1  # daemonic processes may not start children
     if workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
         results: Iterable[list[np.ndarray] | DataError] = (_decode_chunk(c, image_size) for c in chunks)
         decoded = []

@@ -32,6 +32,7 @@ class TrialOutcome:
     number: int
     result: EvalResult
     worker: str
+    attempts: int = 1
 
 
 @dataclass
@@ -80,6 +81,9 @@ class Executor(ABC):
 
     def workers(self) -> list[WorkerStatus]:
         return []
+
+    def validate(self, evaluator: Evaluator) -> None:  # noqa: B027 (optional hook)
+        """Raise before anything is written if this executor cannot run ``evaluator``."""
 
     def shutdown(self) -> None:  # noqa: B027 (optional hook)
         """Stop every worker; nothing may be left running."""

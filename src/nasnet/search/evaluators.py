@@ -73,8 +73,19 @@ class Evaluator(ABC):
     @abstractmethod
     def spec(self) -> dict[str, Any]: ...
 
-    def setup(self, device: str | None = None) -> None:  # noqa: B027 (optional hook)
-        """Heavy one-time work (loading data onto ``device``); the default does nothing."""
+    def setup(self, device: str | None = None, data: Any = None) -> None:  # noqa: B027 (optional hook)
+        """Heavy one-time work (putting data onto ``device``); the default does nothing.
+
+        ``data`` is what `shared_data` returned in the driver, when an executor
+        ships one copy to every worker (Ray's object store).
+        """
+
+    def shared_data(self) -> Any:
+        """Data to load once in the driver and share with every worker; ``None`` if there is none."""
+        return None
+
+    def prepare(self) -> None:  # noqa: B027 (optional hook)
+        """Driver-side checks and one-time work before any worker starts (fail early, fill caches)."""
 
     @abstractmethod
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult: ...
@@ -229,15 +240,26 @@ class TrainingEvaluator(Evaluator):
             "image_size": self.image_size,
         }
 
-    def setup(self, device: str | None = None) -> None:
+    def prepare(self) -> None:
+        from nasnet.data.sources import load_dataset
+
+        # Decode (and cache) the dataset once here, so that workers start from the cache,
+        # and a missing or broken dataset is reported before the experiment is created.
+        load_dataset(self.data_spec, image_size=self.image_size)
+
+    def shared_data(self) -> Any:
+        from nasnet.data.sources import load_splits
+
+        # The split seed is fixed: every child is rewarded on the same held-out images.
+        return load_splits(self.data_spec, val_size=self.val_size, seed=0, image_size=self.image_size)
+
+    def setup(self, device: str | None = None, data: Any = None) -> None:
         import torch
 
-        from nasnet.data.sources import load_splits
         from nasnet.train.trainer import default_device, prepare_data
 
         self._device = torch.device(device) if device else default_device()
-        # The split seed is fixed: every child is rewarded on the same held-out images.
-        splits = load_splits(self.data_spec, val_size=self.val_size, seed=0, image_size=self.image_size)
+        splits = data if data is not None else self.shared_data()
         self._data = prepare_data(splits, self._device, self.config, include_test=False)
 
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult:

@@ -15,10 +15,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nasnet.errors import NasnetError
-from nasnet.execution.base import Executor, InProcessExecutor, TrialTask, WorkerStatus
 from nasnet.search.evaluators import EvalResult, Evaluator, make_evaluator
 from nasnet.search.rewards import RewardError, RewardFn, make_reward, reward_spec
 from nasnet.search.strategy import Strategy, Trial, make_strategy
@@ -34,6 +33,9 @@ from nasnet.store.sqlite import (
     ExperimentStore,
     TrialRecord,
 )
+
+if TYPE_CHECKING:  # the execution layer imports the search's evaluators; import it lazily here
+    from nasnet.execution.base import Executor, WorkerStatus
 
 CONFIG_VERSION = 1
 
@@ -214,7 +216,7 @@ class _Search:
                     break
                 timeout = 0.5 if time_left is None else max(0.01, min(0.5, time_left))
                 for outcome in self.executor.wait(timeout=timeout):
-                    self._handle(outcome.number, outcome.result, outcome.worker)
+                    self._handle(outcome.number, outcome.result, outcome.worker, outcome.attempts)
                 if self.progress:
                     self.progress.update(self.state())
         finally:
@@ -249,9 +251,11 @@ class _Search:
     def _submit(self, record: TrialRecord) -> None:
         self.in_flight[record.number] = record
         self.running_hash[record.genotype_hash] = record.number
+        from nasnet.execution.base import TrialTask
+
         self.executor.submit(TrialTask(record.number, genotype_to_dict(record.genotype), record.attempts))
 
-    def _handle(self, number: int, result: EvalResult, worker: str) -> None:
+    def _handle(self, number: int, result: EvalResult, worker: str, attempts: int = 1) -> None:
         record = self.in_flight.pop(number, None)
         if record is None:
             return  # a duplicate outcome from a retried task
@@ -266,7 +270,15 @@ class _Search:
             failure = "the evaluator returned no accuracy"
         self.consistent = False  # until the strategy has been told what the store now holds
         finished = self.store.finish_trial(
-            record, status, reward, result.accuracy, result.metrics, failure, result.seconds, worker
+            record,
+            status,
+            reward,
+            result.accuracy,
+            result.metrics,
+            failure,
+            result.seconds,
+            worker,
+            attempts=record.attempts + attempts - 1,
         )
         self.counts[STATUS_RUNNING] = max(0, self.counts.get(STATUS_RUNNING, 0) - 1)
         self.session_completed += 1
@@ -342,6 +354,15 @@ class _Search:
         )
 
 
+def _default_executor(executor: Executor | None, evaluator: Evaluator) -> Executor:
+    if executor is not None:
+        return executor
+    from nasnet.execution import InProcessExecutor, LocalExecutor
+
+    # Worker processes by default; a plain function can only run in this process.
+    return InProcessExecutor() if evaluator.spec().get("kind") == "callable" else LocalExecutor()
+
+
 def search(
     strategy: str = "rl",
     *,
@@ -373,27 +394,11 @@ def search(
         dedup: reuse the result of an equivalent genotype instead of training it again.
         resume: continue the experiment in ``out``; ``trials`` and ``hours``, when
             given, replace the stored budget.
-        executor: where trials run; the default runs them in this process.
+        executor: where trials run: by default a `LocalExecutor` (one worker
+            process per GPU, or one on CPU), or this process for a plain function.
     """
     directory = Path(out)
-    if resume:
-        store = ExperimentStore.open(directory)
-        try:
-            config = dict(store.config)
-            if trials is not None:
-                config["trials"] = trials
-            if hours is not None:
-                config["hours"] = hours
-            store.update_config(config)
-            evaluator_obj = make_evaluator(evaluator if evaluator is not None else config["evaluator"])
-            reward_fn = reward if callable(reward) and reward != "accuracy" else make_reward(config["reward"])
-            strategy_obj = make_strategy(
-                config["strategy"], _space_from_spec(config["space"]), config["seed"], **config["strategy_options"]
-            )
-        except BaseException:
-            store.close()
-            raise
-    else:
+    if not resume:
         if trials is None and hours is None:
             raise SearchError("give a budget: trials=N and/or hours=H")
         if evaluator is None:
@@ -401,6 +406,9 @@ def search(
         evaluator_obj = make_evaluator(evaluator)
         strategy_obj = make_strategy(strategy, space, seed, **(strategy_options or {}))
         reward_fn = make_reward(reward) if not callable(reward) or isinstance(reward, str) else reward
+        executor = _default_executor(executor, evaluator_obj)
+        executor.validate(evaluator_obj)  # before anything is written
+        evaluator_obj.prepare()
         config = {
             "version": CONFIG_VERSION,
             "strategy": strategy,
@@ -414,7 +422,26 @@ def search(
             "space": _space_spec(space),
         }
         store = ExperimentStore.create(directory, config)
-    executor = executor or InProcessExecutor()
+    else:
+        store = ExperimentStore.open(directory)
+        try:
+            config = dict(store.config)
+            evaluator_obj = make_evaluator(evaluator if evaluator is not None else config["evaluator"])
+            reward_fn = reward if callable(reward) and reward != "accuracy" else make_reward(config["reward"])
+            strategy_obj = make_strategy(
+                config["strategy"], _space_from_spec(config["space"]), config["seed"], **config["strategy_options"]
+            )
+            executor = _default_executor(executor, evaluator_obj)
+            executor.validate(evaluator_obj)
+            evaluator_obj.prepare()
+            if trials is not None:
+                config["trials"] = trials
+            if hours is not None:
+                config["hours"] = hours
+            store.update_config(config)
+        except BaseException:
+            store.close()
+            raise
     try:
         runner = _Search(store, strategy_obj, evaluator_obj, reward_fn, executor, progress, snapshot_every)
         runner.restore()

@@ -377,6 +377,7 @@ class ExperimentStore:
         seconds: float | None,
         worker: str | None = None,
         cached_from: int | None = None,
+        attempts: int | None = None,
     ) -> TrialRecord:
         """Record the result of ``record`` (committed before anyone is told of it); returns the updated record."""
         if status not in TERMINAL:
@@ -386,8 +387,8 @@ class ExperimentStore:
             tell_seq = self._next_seq()
             cursor = self._db.execute(
                 "UPDATE trials SET status = ?, reward = ?, accuracy = ?, metrics = ?, failure = ?, seconds = ?, "
-                "worker = COALESCE(?, worker), cached_from = ?, tell_seq = ?, finished_at = ? "
-                "WHERE number = ? AND status NOT IN (?, ?)",
+                "worker = COALESCE(?, worker), cached_from = ?, tell_seq = ?, finished_at = ?, "
+                "attempts = COALESCE(?, attempts) WHERE number = ? AND status NOT IN (?, ?)",
                 (
                     status,
                     reward,
@@ -399,6 +400,7 @@ class ExperimentStore:
                     cached_from,
                     tell_seq,
                     now,
+                    attempts,
                     record.number,
                     *TERMINAL,
                 ),
@@ -417,6 +419,7 @@ class ExperimentStore:
             cached_from=cached_from,
             tell_seq=tell_seq,
             finished_at=now,
+            attempts=attempts if attempts is not None else record.attempts,
         )
 
     def get_trial(self, number: int) -> TrialRecord:

@@ -1,0 +1,348 @@
+"""The local executor: one long-lived worker process per GPU (or ``workers`` on CPU).
+
+Each worker builds the evaluator once, so its CUDA context and its dataset stay
+resident across trials. Workers talk to the driver over their own pipe; the
+driver waits on every pipe and every process at once, so it sees a result or
+a worker's death as soon as it happens.
+
+* A worker that dies mid-trial (a crash, SIGKILL) is replaced by a fresh one
+  and its trial runs again, up to ``max_attempts``; then the trial is marked
+  failed with the reason.
+* A trial over ``trial_timeout`` seconds is stopped (its worker is killed and
+  replaced) and marked failed.
+* Out-of-memory inside a trial is the trainer's failed result: the worker
+  stays healthy.
+* Workers ignore Ctrl-C and die with the driver (Linux's parent-death signal,
+  plus a check of the parent's pid), so none is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for
+from typing import Any
+
+from nasnet.errors import NasnetError
+from nasnet.execution.base import Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
+from nasnet.search.evaluators import EvalResult, Evaluator
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ExecutorError(NasnetError):
+    """Workers could not be started or kept alive."""
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_main(
+    conn: Connection, name: str, evaluator_spec: dict[str, Any], device: str, threads: int, parent_pid: int
+) -> None:
+    """The body of a worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
+    _die_with_parent()
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        from nasnet.search.evaluators import make_evaluator
+
+        evaluator = make_evaluator(evaluator_spec)
+        evaluator.setup(device)
+    except Exception as err:
+        conn.send(("setup_failed", "".join(traceback.format_exception_only(type(err), err)).strip()))
+        return
+    conn.send(("ready", {"pid": os.getpid(), "device": device}))
+    while True:
+        try:
+            if not conn.poll(1.0):
+                if os.getppid() != parent_pid:
+                    return  # the driver is gone
+                continue
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "stop":
+            return
+        task = TrialTask(**message[1])
+        result = run_task(evaluator, task)
+        try:
+            conn.send(("result", task.number, result.to_dict()))
+        except (BrokenPipeError, OSError):
+            return
+
+
+@dataclass
+class _Slot:
+    index: int
+    device: str
+    process: Any = None
+    conn: Connection | None = None
+    ready: bool = False
+    task: TrialTask | None = None
+    started_at: float | None = None
+    completed: int = 0
+    early_deaths: int = 0
+    restarts: int = 0
+    pid: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"w{self.index} ({self.device})"
+
+
+def default_devices(workers: int | None, trials_per_gpu: int) -> list[str]:
+    """One slot per GPU (``trials_per_gpu`` per GPU), else ``workers`` CPU slots."""
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except Exception:
+        gpus = 0
+    if gpus and workers is None:
+        return [f"cuda:{g}" for g in range(gpus) for _ in range(trials_per_gpu)]
+    return ["cpu"] * (workers or 1)
+
+
+class LocalExecutor(Executor):
+    """A pool of worker processes on this machine."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        trials_per_gpu: int = 1,
+        devices: list[str] | None = None,
+        max_attempts: int = 3,
+        trial_timeout: float | None = None,
+        start_timeout: float = 600.0,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise ExecutorError(f"--workers must be >= 1, got {workers}")
+        if trials_per_gpu < 1:
+            raise ExecutorError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
+        if max_attempts < 1:
+            raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
+        self.devices = devices or default_devices(workers, trials_per_gpu)
+        self.max_attempts = max_attempts
+        self.trial_timeout = trial_timeout
+        self.start_timeout = start_timeout
+        self.context = multiprocessing.get_context("spawn")
+        self.slots = [_Slot(i, device) for i, device in enumerate(self.devices)]
+        cpu_slots = sum(device == "cpu" for device in self.devices)
+        self.threads = max(1, (os.cpu_count() or 1) // max(1, cpu_slots))
+        self.pending: deque[TrialTask] = deque()
+        self.attempts: dict[int, int] = {}
+        self.spec: dict[str, Any] | None = None
+        self.outcomes: list[TrialOutcome] = []
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def validate(self, evaluator: Evaluator) -> None:
+        if evaluator.spec().get("kind") == "callable":
+            raise ExecutorError(
+                "the local executor runs trials in worker processes, which cannot receive an in-process "
+                "function; use an evaluator spec (train, synthetic, import) or the in-process executor"
+            )
+
+    def start(self, evaluator: Evaluator) -> None:
+        self.validate(evaluator)
+        self.spec = evaluator.spec()
+        for slot in self.slots:
+            self._spawn(slot)
+
+    def _spawn(self, slot: _Slot) -> None:
+        assert self.spec is not None
+        parent, child = self.context.Pipe(duplex=True)
+        process = self.context.Process(
+            target=worker_main,
+            args=(child, slot.name, self.spec, slot.device, self.threads, os.getpid()),
+            name=f"nasnet-worker-{slot.index}",
+            # Not daemonic, so a worker may start processes of its own (parallel image decoding);
+            # shutdown() and the parent-death signal make sure none outlives the driver.
+            daemon=False,
+        )
+        process.start()
+        child.close()
+        slot.process, slot.conn, slot.ready, slot.pid = process, parent, False, process.pid
+        slot.task, slot.started_at = None, None
+
+    def shutdown(self) -> None:
+        for slot in self.slots:
+            if slot.conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    slot.conn.send(("stop",))
+        deadline = time.monotonic() + 5.0
+        for slot in self.slots:
+            if slot.process is not None:
+                slot.process.join(max(0.0, deadline - time.monotonic()))
+        for slot in self.slots:
+            self._stop_process(slot)
+        self.pending.clear()
+
+    @staticmethod
+    def _stop_process(slot: _Slot) -> None:
+        process = slot.process
+        if process is not None:
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join(2.0)
+            with contextlib.suppress(ValueError):
+                process.close()
+        if slot.conn is not None:
+            slot.conn.close()
+        slot.process, slot.conn = None, None
+
+    # ---- work -----------------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        return len(self.slots)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending) + sum(slot.task is not None for slot in self.slots) + len(self.outcomes)
+
+    def submit(self, task: TrialTask) -> None:
+        self.attempts.setdefault(task.number, 0)
+        self.pending.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for slot in self.slots:
+            if not self.pending:
+                return
+            if slot.task is None and slot.conn is not None:
+                task = self.pending.popleft()
+                self.attempts[task.number] = self.attempts.get(task.number, 0) + 1
+                try:
+                    slot.conn.send(("task", task.__dict__))
+                except (BrokenPipeError, OSError):
+                    self.pending.appendleft(task)
+                    self.attempts[task.number] -= 1
+                    continue
+                slot.task, slot.started_at = task, time.time()
+
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        self._dispatch()
+        if not self.outcomes:
+            waitables: list[Any] = []
+            for slot in self.slots:
+                if slot.conn is not None:
+                    waitables += [slot.conn, slot.process.sentinel]
+            wait_timeout = timeout
+            if self.trial_timeout is not None:
+                deadlines = [s.started_at + self.trial_timeout - time.time() for s in self.slots if s.task is not None]
+                if deadlines:
+                    wait_timeout = max(0.0, min([*deadlines, timeout if timeout is not None else float("inf")]))
+            for ready in wait_for(waitables, wait_timeout):
+                self._on_ready(ready)
+            self._check_timeouts()
+        self._dispatch()
+        outcomes, self.outcomes = self.outcomes, []
+        return outcomes
+
+    def _slot_of(self, waitable: Any) -> _Slot | None:
+        for slot in self.slots:
+            if waitable is slot.conn or (slot.process is not None and waitable == slot.process.sentinel):
+                return slot
+        return None
+
+    def _on_ready(self, waitable: Any) -> None:
+        slot = self._slot_of(waitable)
+        if slot is None:
+            return
+        if waitable is slot.conn:
+            try:
+                while slot.conn is not None and slot.conn.poll():
+                    self._on_message(slot, slot.conn.recv())
+            except (EOFError, OSError):
+                self._on_death(slot)
+        elif slot.process is not None and not slot.process.is_alive():
+            self._on_death(slot)
+
+    def _on_message(self, slot: _Slot, message: tuple) -> None:
+        kind = message[0]
+        if kind == "ready":
+            slot.ready, slot.early_deaths = True, 0
+        elif kind == "result":
+            number, result = message[1], EvalResult.from_dict(message[2])
+            if slot.task is not None and slot.task.number == number:
+                self.outcomes.append(TrialOutcome(number, result, slot.name, self.attempts.pop(number, 1)))
+                slot.task, slot.started_at = None, None
+                slot.completed += 1
+        elif kind == "setup_failed":
+            raise ExecutorError(f"worker {slot.name} could not set up the evaluator: {message[1]}")
+
+    def _on_death(self, slot: _Slot) -> None:
+        process = slot.process
+        code = process.exitcode if process is not None else None
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        task = slot.task
+        if not slot.ready:
+            slot.early_deaths += 1
+            if slot.early_deaths >= 3:
+                raise ExecutorError(f"worker {slot.name} died three times while starting ({how})")
+        self._stop_process(slot)
+        slot.restarts += 1
+        self._spawn(slot)
+        if task is not None:
+            self._retry_or_fail(task, f"worker {slot.name} died ({how})")
+
+    def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
+        attempts = self.attempts.get(task.number, 1)
+        if attempts < self.max_attempts:
+            self.pending.appendleft(TrialTask(task.number, task.genotype, attempts + 1))
+        else:
+            self.attempts.pop(task.number, None)
+            failure = f"{reason}; gave up after {attempts} attempts"
+            self.outcomes.append(TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts))
+
+    def _check_timeouts(self) -> None:
+        if self.trial_timeout is None:
+            return
+        now = time.time()
+        for slot in self.slots:
+            if slot.task is not None and slot.started_at is not None and now - slot.started_at > self.trial_timeout:
+                task = slot.task
+                slot.task = None
+                self._stop_process(slot)
+                slot.restarts += 1
+                self._spawn(slot)
+                reason = f"timed out after {self.trial_timeout:g} s"
+                attempts = self.attempts.pop(task.number, 1)
+                self.outcomes.append(
+                    TrialOutcome(task.number, EvalResult.failed(reason, self.trial_timeout), slot.name, attempts)
+                )
+
+    def workers(self) -> list[WorkerStatus]:
+        return [
+            WorkerStatus(
+                name=slot.name,
+                busy=slot.task is not None,
+                trial=slot.task.number if slot.task else None,
+                since=slot.started_at,
+                completed=slot.completed,
+                extra={"pid": slot.pid, "ready": slot.ready, "restarts": slot.restarts},
+            )
+            for slot in self.slots
+        ]
+
+    def worker_pids(self) -> list[int]:
+        return [slot.pid for slot in self.slots if slot.pid is not None]

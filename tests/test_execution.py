@@ -1,0 +1,308 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from nasnet.execution import ExecutorError, LocalExecutor
+from nasnet.search import search
+from nasnet.search.evaluators import EvalResult, Evaluator, TrainingEvaluator
+from nasnet.store import ExperimentStore
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- no processes left behind -------------------------------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        table[int(entry)] = (int(fields[1]), fields[0])  # (ppid, state)
+    return table
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
+
+
+def descendants(pid: int) -> set[int]:
+    """Live descendants, except multiprocessing's resource tracker (it lives as long as its parent)."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for child, (parent, state) in table.items():
+        if state != "Z":
+            children.setdefault(parent, []).append(child)
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return {p for p in found if b"resource_tracker" not in _cmdline(p)}
+
+
+def _ray_processes() -> set[int]:
+    pids = set()
+    for pid in _process_table():
+        cmdline = _cmdline(pid)
+        if b"raylet" in cmdline or b"gcs_server" in cmdline or cmdline.startswith(b"ray::"):
+            pids.add(pid)
+    return pids
+
+
+@pytest.fixture
+def no_leftovers():
+    before = descendants(os.getpid())
+    ray_before = _ray_processes()
+    yield
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        left = (descendants(os.getpid()) - before) | (_ray_processes() - ray_before)
+        if not left:
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"processes left behind: {sorted(left)}")
+
+
+# ---- a tiny real search ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    from test_data import make_image_folder
+
+    return make_image_folder(tmp_path / "pets", splits=("",), classes=("a", "b", "c", "d"), per_class=40, size=(16, 16))
+
+
+def tiny_training(data, epochs=2):
+    return TrainingEvaluator(
+        str(data), "smoke", {"train_subset": None, "val_subset": None, "epochs": epochs, "batch_size": 16}, val_size=16
+    )
+
+
+def _kill_a_busy_worker(executor, pids_of, killed: list, settle: float = 0.3, timeout: float = 120) -> None:
+    """SIGKILL the process of a worker that has been busy with a trial for ``settle`` seconds."""
+    deadline = time.time() + timeout
+    pids = None
+    while time.time() < deadline:
+        workers = executor.workers()
+        if workers and not pids:
+            pids = [pid for pid in pids_of(executor) if pid] or None
+            if pids is None or len(pids) != len(workers):
+                pids = None
+                time.sleep(0.05)
+            continue
+        busy = [i for i, w in enumerate(workers) if w.busy and w.since and time.time() - w.since > settle]
+        if pids and busy:
+            killed.append((workers[busy[0]].trial, pids[busy[0]]))
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            return
+        time.sleep(0.05)
+
+
+def test_local_pool_survives_a_killed_worker(tmp_path, tiny_data, no_leftovers):
+    executor = LocalExecutor(workers=2)
+    killed: list = []
+    killer = threading.Thread(
+        target=_kill_a_busy_worker, args=(executor, lambda e: e.worker_pids(), killed), daemon=True
+    )
+    killer.start()
+    summary = search("random", out=tmp_path / "exp", evaluator=tiny_training(tiny_data), trials=6, executor=executor)
+    killer.join()
+    assert killed, "no worker was busy long enough to be killed"
+    assert summary.counts["complete"] + summary.counts["failed"] == 6
+    assert summary.counts["running"] == 0 and summary.counts["failed"] == 0
+    with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
+        trials = store.trials()
+    assert [t.number for t in trials] == [1, 2, 3, 4, 5, 6]
+    assert [t.number for t in trials if t.attempts == 2] == [killed[0][0]]  # the killed trial ran again
+    assert all(t.attempts <= 2 for t in trials)
+    assert all(0 <= t.accuracy <= 1 for t in trials)
+    assert sum(w.extra["restarts"] for w in executor.workers()) == 1  # the killed worker was replaced
+    assert not os.path.exists(f"/proc/{killed[0][1]}") or _process_table().get(killed[0][1], (0, "Z"))[1] == "Z"
+
+
+def test_a_trial_over_its_time_limit_is_stopped(tmp_path, no_leftovers):
+    executor = LocalExecutor(workers=1, trial_timeout=1.0)
+    evaluator = {"kind": "synthetic", "delay": 30.0}
+    start = time.time()
+    summary = search("random", out=tmp_path / "exp", evaluator=evaluator, trials=2, executor=executor)
+    assert time.time() - start < 45
+    assert summary.counts["failed"] == 2
+    with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
+        assert {t.failure for t in store.trials()} == {"timed out after 1 s"}
+
+
+def test_a_worker_that_keeps_dying_fails_its_trial(tmp_path, no_leftovers):
+    executor = LocalExecutor(workers=1, max_attempts=2)
+    evaluator = {"kind": "import", "target": "test_execution:make_suicidal"}
+    summary = search("random", out=tmp_path / "exp", evaluator=evaluator, trials=1, executor=executor)
+    assert summary.counts["failed"] == 1
+    with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
+        trial = store.trials()[0]
+    assert trial.failure.startswith("worker w0 (cpu) died (signal 9); gave up after 2 attempts")
+    assert trial.attempts == 2
+
+
+class Suicidal(Evaluator):
+    kind = "suicidal"
+
+    def spec(self):
+        return {"kind": "import", "target": "test_execution:make_suicidal"}
+
+    def evaluate(self, genotype, trial=0):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def make_suicidal():
+    return Suicidal()
+
+
+class OutOfMemoryEveryOther(Evaluator):
+    """Trains a tiny model, but runs out of memory on odd trials (the trainer reports it)."""
+
+    kind = "oom"
+
+    def spec(self):
+        return {"kind": "import", "target": "test_execution:make_oom"}
+
+    def evaluate(self, genotype, trial=0):
+        from conftest import random_splits
+        from nasnet.nn import build_model
+        from nasnet.train import train
+
+        model = build_model(genotype, cells_per_stack=1, base_filters=4, num_classes=4, image_size=16, aux_head=False)
+        if trial % 2:
+
+            def exhausted(*args, **kwargs):
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+
+            model.forward = exhausted
+        result = train(model, random_splits(count=32), "smoke", device="cpu", train_subset=None, val_subset=None)
+        if not result.ok:
+            return EvalResult.failed(result.failure)
+        return EvalResult("ok", result.accuracy, {"pid": os.getpid()})
+
+
+def make_oom():
+    return OutOfMemoryEveryOther()
+
+
+def test_out_of_memory_fails_the_child_and_keeps_the_worker(tmp_path, no_leftovers):
+    executor = LocalExecutor(workers=1)
+    evaluator = {"kind": "import", "target": "test_execution:make_oom"}
+    summary = search("random", out=tmp_path / "exp", evaluator=evaluator, trials=4, executor=executor)
+    assert (summary.counts["complete"], summary.counts["failed"]) == (2, 2)
+    with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
+        trials = store.trials()
+    assert {t.failure for t in trials if t.status == "failed"} == {
+        "out of memory on cpu: CUDA out of memory. Tried to allocate 8.00 GiB"
+    }
+    assert len({t.metrics["pid"] for t in trials if t.status == "complete"}) == 1  # the same, healthy worker
+    assert all(t.attempts == 1 for t in trials)
+
+
+def test_local_executor_refuses_in_process_functions(tmp_path):
+    with pytest.raises(ExecutorError, match="cannot receive an in-process function"):
+        search("random", out=tmp_path / "exp", evaluator=lambda g: 0.5, trials=1, executor=LocalExecutor())
+    assert not (tmp_path / "exp").exists()  # refused before anything was written
+
+
+def test_worker_setup_failure_is_reported(tmp_path, no_leftovers):
+    bad = TrainingEvaluator(str(tmp_path / "missing-data"), "smoke")
+    with pytest.raises(ExecutorError, match=r"could not set up the evaluator: .*missing-data: no such file"):
+        search("random", out=tmp_path / "exp", evaluator=bad, trials=1, executor=LocalExecutor(workers=1))
+
+
+def test_ctrl_c_shuts_every_worker_down(tmp_path, no_leftovers):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nasnet",
+            "search",
+            "--strategy",
+            "random",
+            "--evaluator",
+            "synthetic",
+            "--synthetic-delay",
+            "0.5",
+            "--trials",
+            "100",
+            "--workers",
+            "2",
+            "--out",
+            str(tmp_path / "exp"),
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    workers: set[int] = set()
+    while time.time() < deadline and len(workers) < 2:
+        workers = descendants(process.pid)
+        time.sleep(0.2)
+    time.sleep(2.0)
+    assert len(workers) >= 2
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in workers):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+
+
+# ---- Ray -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ray_cluster_search_survives_a_killed_worker(tmp_path, tiny_data, no_leftovers):
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # find, not import: the executor configures Ray before importing it
+        pytest.skip("ray is not installed")
+    from nasnet.execution.ray_executor import RayExecutor
+
+    executor = RayExecutor(workers=2, local_num_cpus=2)
+    killed: list = []
+    pids: dict[str, list[int]] = {}
+
+    def pids_of(e):
+        if "pids" not in pids:
+            pids["pids"] = e.worker_pids()
+        return pids["pids"]
+
+    killer = threading.Thread(target=_kill_a_busy_worker, args=(executor, pids_of, killed, 0.5), daemon=True)
+    killer.start()
+    summary = search(
+        "random", out=tmp_path / "exp", evaluator=tiny_training(tiny_data, epochs=3), trials=6, executor=executor
+    )
+    killer.join()
+    assert killed, "no Ray worker was busy long enough to be killed"
+    assert summary.counts["complete"] == 6 and summary.counts["running"] == 0
+    with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
+        trials = store.trials()
+    assert [t.number for t in trials if t.attempts == 2] == [killed[0][0]]  # the killed trial ran again
+    assert {t.worker for t in trials} <= {"ray-0", "ray-1"}
