@@ -322,3 +322,13 @@ def test_archive_bytes_are_read_once_per_member(tmp_path):
     data, _ = imagefolder_module._read_tar(archive)
     assert sorted(n for n, _ in data) == sorted(names)
     assert all(isinstance(b, bytes) and Image.open(io.BytesIO(b)) for _, b in data)
+
+
+def test_data_location_folder(tmp_path):
+    # --data may name a folder that holds the extracted official folder (or archive)
+    write_cifar10_folder(tmp_path / "location")
+    assert load_dataset(tmp_path / "location").name == "cifar10"
+    with pytest.raises(DataError, match="checksum mismatch"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / CIFAR10.archive).write_bytes(b"not the real archive")
+        load_dataset(tmp_path / "other")

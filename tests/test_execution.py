@@ -224,10 +224,34 @@ def test_local_executor_refuses_in_process_functions(tmp_path):
     assert not (tmp_path / "exp").exists()  # refused before anything was written
 
 
-def test_worker_setup_failure_is_reported(tmp_path, no_leftovers):
+def test_missing_data_is_reported_before_anything_starts(tmp_path, no_leftovers):
+    from nasnet.data import DataError
+
     bad = TrainingEvaluator(str(tmp_path / "missing-data"), "smoke")
-    with pytest.raises(ExecutorError, match=r"could not set up the evaluator: .*missing-data: no such file"):
+    with pytest.raises(DataError, match="missing-data: no such file"):
         search("random", out=tmp_path / "exp", evaluator=bad, trials=1, executor=LocalExecutor(workers=1))
+    assert not (tmp_path / "exp").exists()
+
+
+class BrokenSetup(Evaluator):
+    def spec(self):
+        return {"kind": "import", "target": "test_execution:make_broken"}
+
+    def setup(self, device=None, data=None):
+        raise RuntimeError("no such device")
+
+    def evaluate(self, genotype, trial=0):
+        raise AssertionError("never called")
+
+
+def make_broken():
+    return BrokenSetup()
+
+
+def test_worker_setup_failure_is_reported(tmp_path, no_leftovers):
+    evaluator = {"kind": "import", "target": "test_execution:make_broken"}
+    with pytest.raises(ExecutorError, match="could not set up the evaluator: RuntimeError: no such device"):
+        search("random", out=tmp_path / "exp", evaluator=evaluator, trials=1, executor=LocalExecutor(workers=1))
 
 
 def test_ctrl_c_shuts_every_worker_down(tmp_path, no_leftovers):

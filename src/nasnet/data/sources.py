@@ -50,6 +50,11 @@ def load_dataset(
         raise DataError(f"{path}: no such file or directory (and not a known dataset name: {', '.join(CIFAR_SPECS)})")
     if detect_cifar(path) is not None:
         return load_cifar(path)
+    if path.is_dir():  # a data location holding an official archive or its extracted folder
+        for name in CIFAR_SPECS:
+            found = _find_named(name, path)
+            if found is not None and found != path:
+                return load_cifar(found, CIFAR_SPECS[name])
     return load_image_folder(path, image_size=image_size)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nasnet.search.evaluators import EvalResult, Evaluator
+from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict
 
 
@@ -45,11 +46,15 @@ class WorkerStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_task(evaluator: Evaluator, task: TrialTask) -> EvalResult:
-    """Evaluate one task; an exception becomes a failed result, never a crash."""
+def run_task(evaluator: Evaluator, task: TrialTask, genotype: Genotype | None = None) -> EvalResult:
+    """Evaluate one task; an exception becomes a failed result, never a crash.
+
+    ``genotype`` may be passed when the caller already holds it (no need to parse the task's copy).
+    """
     start = time.perf_counter()
     try:
-        genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
+        if genotype is None:
+            genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
         return evaluator.evaluate(genotype, task.number)
     except Exception as err:
         summary = "".join(traceback.format_exception_only(type(err), err)).strip()

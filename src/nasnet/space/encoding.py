@@ -101,6 +101,8 @@ class SearchSpace:
                 f"decisions: expected {self.num_decisions} decisions "
                 f"(2 cells x {self.num_blocks} blocks x {DECISIONS_PER_BLOCK}), got {len(decisions)}"
             )
+        if all(type(v) is int and 0 <= v < c for v, c in zip(decisions, self._choice_counts, strict=True)):
+            return list(decisions)  # the common case, checked in one pass
         names = self.decision_names()
         out = []
         for step, (value, count) in enumerate(zip(decisions, self._choice_counts, strict=True)):
