@@ -100,6 +100,7 @@ def _kill_a_busy_worker(executor, pids_of, killed: list, settle: float = 0.3, ti
     """SIGKILL the process of a worker that has been busy with a trial for ``settle`` seconds."""
     deadline = time.time() + timeout
     pids = None
+    pids_known_at = float("inf")
     while time.time() < deadline:
         workers = executor.workers()
         if workers and not pids:
@@ -107,8 +108,15 @@ def _kill_a_busy_worker(executor, pids_of, killed: list, settle: float = 0.3, ti
             if pids is None or len(pids) != len(workers):
                 pids = None
                 time.sleep(0.05)
+            pids_known_at = time.time()
             continue
-        busy = [i for i, w in enumerate(workers) if w.busy and w.since and time.time() - w.since > settle]
+        # A Ray actor answers its pid only between trials, so the driver may not yet know that the
+        # trial before has ended: only a trial dispatched after the pids arrived is a safe target.
+        busy = [
+            i
+            for i, w in enumerate(workers)
+            if w.busy and w.since and w.since > pids_known_at and time.time() - w.since > settle
+        ]
         if pids and busy:
             killed.append((workers[busy[0]].trial, pids[busy[0]]))
             os.kill(pids[busy[0]], signal.SIGKILL)

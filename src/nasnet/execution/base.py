@@ -61,6 +61,33 @@ def run_task(evaluator: Evaluator, task: TrialTask, genotype: Genotype | None = 
         return EvalResult.failed(f"error: {summary}", time.perf_counter() - start)
 
 
+class Attempts:
+    """How often each trial has been started, and the retry rule that executors share."""
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+        self.counts: dict[int, int] = {}
+
+    def started(self, number: int) -> None:
+        self.counts[number] = self.counts.get(number, 0) + 1
+
+    def unstarted(self, number: int) -> None:
+        self.counts[number] = max(0, self.counts.get(number, 1) - 1)
+
+    def finished(self, number: int) -> int:
+        """Forget ``number`` and return how many times it was started."""
+        return self.counts.pop(number, 1)
+
+    def retry_or_fail(self, task: TrialTask, reason: str) -> TrialTask | TrialOutcome:
+        """The task to run again, or, past ``max_attempts``, its failed outcome."""
+        attempts = self.counts.get(task.number, 1)
+        if attempts < self.max_attempts:
+            return TrialTask(task.number, task.genotype, attempts + 1)
+        self.counts.pop(task.number, None)
+        failure = f"{reason}; gave up after {attempts} attempts"
+        return TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts)
+
+
 class Executor(ABC):
     """Runs trial tasks and reports outcomes; ``capacity`` trials may be in flight at once."""
 

@@ -32,7 +32,7 @@ from multiprocessing.connection import wait as wait_for
 from typing import Any
 
 from nasnet.errors import NasnetError
-from nasnet.execution.base import Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
+from nasnet.execution.base import Attempts, Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
 from nasnet.search.evaluators import EvalResult, Evaluator
 
 _PR_SET_PDEATHSIG = 1
@@ -137,7 +137,6 @@ class LocalExecutor(Executor):
         if max_attempts < 1:
             raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
         self.devices = devices or default_devices(workers, trials_per_gpu)
-        self.max_attempts = max_attempts
         self.trial_timeout = trial_timeout
         self.start_timeout = start_timeout
         self.context = multiprocessing.get_context("spawn")
@@ -145,7 +144,7 @@ class LocalExecutor(Executor):
         cpu_slots = sum(device == "cpu" for device in self.devices)
         self.threads = max(1, (os.cpu_count() or 1) // max(1, cpu_slots))
         self.pending: deque[TrialTask] = deque()
-        self.attempts: dict[int, int] = {}
+        self.attempts = Attempts(max_attempts)
         self.spec: dict[str, Any] | None = None
         self.outcomes: list[TrialOutcome] = []
 
@@ -220,7 +219,6 @@ class LocalExecutor(Executor):
         return len(self.pending) + sum(slot.task is not None for slot in self.slots) + len(self.outcomes)
 
     def submit(self, task: TrialTask) -> None:
-        self.attempts.setdefault(task.number, 0)
         self.pending.append(task)
         self._dispatch()
 
@@ -230,12 +228,12 @@ class LocalExecutor(Executor):
                 return
             if slot.task is None and slot.conn is not None:
                 task = self.pending.popleft()
-                self.attempts[task.number] = self.attempts.get(task.number, 0) + 1
+                self.attempts.started(task.number)
                 try:
                     slot.conn.send(("task", task.__dict__))
                 except (BrokenPipeError, OSError):
                     self.pending.appendleft(task)
-                    self.attempts[task.number] -= 1
+                    self.attempts.unstarted(task.number)
                     continue
                 slot.task, slot.started_at = task, time.time()
 
@@ -284,7 +282,7 @@ class LocalExecutor(Executor):
         elif kind == "result":
             number, result = message[1], EvalResult.from_dict(message[2])
             if slot.task is not None and slot.task.number == number:
-                self.outcomes.append(TrialOutcome(number, result, slot.name, self.attempts.pop(number, 1)))
+                self.outcomes.append(TrialOutcome(number, result, slot.name, self.attempts.finished(number)))
                 slot.task, slot.started_at = None, None
                 slot.completed += 1
         elif kind == "setup_failed":
@@ -292,6 +290,10 @@ class LocalExecutor(Executor):
 
     def _on_death(self, slot: _Slot) -> None:
         process = slot.process
+        if process is not None:
+            # A closed pipe can be seen before the process is reaped; wait briefly so the
+            # reason names the real exit code or signal.
+            process.join(timeout=2.0)
         code = process.exitcode if process is not None else None
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
         task = slot.task
@@ -306,13 +308,11 @@ class LocalExecutor(Executor):
             self._retry_or_fail(task, f"worker {slot.name} died ({how})")
 
     def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        attempts = self.attempts.get(task.number, 1)
-        if attempts < self.max_attempts:
-            self.pending.appendleft(TrialTask(task.number, task.genotype, attempts + 1))
+        retry = self.attempts.retry_or_fail(task, reason)
+        if isinstance(retry, TrialTask):
+            self.pending.appendleft(retry)
         else:
-            self.attempts.pop(task.number, None)
-            failure = f"{reason}; gave up after {attempts} attempts"
-            self.outcomes.append(TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts))
+            self.outcomes.append(retry)
 
     def _check_timeouts(self) -> None:
         if self.trial_timeout is None:
@@ -326,7 +326,7 @@ class LocalExecutor(Executor):
                 slot.restarts += 1
                 self._spawn(slot)
                 reason = f"timed out after {self.trial_timeout:g} s"
-                attempts = self.attempts.pop(task.number, 1)
+                attempts = self.attempts.finished(task.number)
                 self.outcomes.append(
                     TrialOutcome(task.number, EvalResult.failed(reason, self.trial_timeout), slot.name, attempts)
                 )

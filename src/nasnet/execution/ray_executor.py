@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nasnet.execution.base import Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
+from nasnet.execution.base import Attempts, Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
 from nasnet.execution.local import ExecutorError
 from nasnet.search.evaluators import EvalResult, Evaluator
 
@@ -86,7 +86,6 @@ class RayExecutor(Executor):
         self.requested_workers = workers
         self.num_cpus = num_cpus_per_trial
         self.num_gpus = num_gpus_per_trial
-        self.max_attempts = max_attempts
         self.trial_timeout = trial_timeout
         self.local_num_cpus = local_num_cpus
         self.ray: Any = None
@@ -95,7 +94,7 @@ class RayExecutor(Executor):
         self.idle: list[int] = []
         self.running: dict[Any, _Running] = {}
         self.pending: list[TrialTask] = []
-        self.attempts: dict[int, int] = {}
+        self.attempts = Attempts(max_attempts)
         self.completed: dict[int, int] = {}
         self.outcomes: list[TrialOutcome] = []
         self.data_ref: Any = None
@@ -150,7 +149,7 @@ class RayExecutor(Executor):
         while self.pending and self.idle:
             task = self.pending.pop(0)
             slot = self.idle.pop(0)
-            self.attempts[task.number] = self.attempts.get(task.number, 0) + 1
+            self.attempts.started(task.number)
             ref = self.actors[slot].run.remote(task.__dict__)
             self.running[ref] = _Running(slot, task, time.time())
 
@@ -212,16 +211,14 @@ class RayExecutor(Executor):
             result = EvalResult.failed(f"error: {str(err).splitlines()[0][:300]}")
         self.idle.append(running.slot)
         self.completed[running.slot] += 1
-        self.outcomes.append(TrialOutcome(number, result, f"ray-{running.slot}", self.attempts.pop(number, 1)))
+        self.outcomes.append(TrialOutcome(number, result, f"ray-{running.slot}", self.attempts.finished(number)))
 
     def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        attempts = self.attempts.get(task.number, 1)
-        if attempts < self.max_attempts:
-            self.pending.insert(0, TrialTask(task.number, task.genotype, attempts + 1))
+        retry = self.attempts.retry_or_fail(task, reason)
+        if isinstance(retry, TrialTask):
+            self.pending.insert(0, retry)
         else:
-            self.attempts.pop(task.number, None)
-            failure = f"{reason}; gave up after {attempts} attempts"
-            self.outcomes.append(TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts))
+            self.outcomes.append(retry)
 
     def _check_timeouts(self) -> None:
         if self.trial_timeout is None:
@@ -240,7 +237,7 @@ class RayExecutor(Executor):
                         number,
                         EvalResult.failed(reason, self.trial_timeout),
                         f"ray-{running.slot}",
-                        self.attempts.pop(number, 1),
+                        self.attempts.finished(number),
                     )
                 )
 
