@@ -78,14 +78,17 @@ class Attempts:
         """Forget ``number`` and return how many times it was started."""
         return self.counts.pop(number, 1)
 
-    def retry_or_fail(self, task: TrialTask, reason: str) -> TrialTask | TrialOutcome:
-        """The task to run again, or, past ``max_attempts``, its failed outcome."""
+    def retry_or_fail(
+        self, task: TrialTask, reason: str, pending: deque[TrialTask], outcomes: list[TrialOutcome]
+    ) -> None:
+        """Put ``task`` first in ``pending`` to run again or, past ``max_attempts``, fail it in ``outcomes``."""
         attempts = self.counts.get(task.number, 1)
         if attempts < self.max_attempts:
-            return TrialTask(task.number, task.genotype, attempts + 1)
+            pending.appendleft(TrialTask(task.number, task.genotype, attempts + 1))
+            return
         self.counts.pop(task.number, None)
         failure = f"{reason}; gave up after {attempts} attempts"
-        return TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts)
+        outcomes.append(TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts))
 
 
 class Executor(ABC):

@@ -308,11 +308,7 @@ class LocalExecutor(Executor):
             self._retry_or_fail(task, f"worker {slot.name} died ({how})")
 
     def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        retry = self.attempts.retry_or_fail(task, reason)
-        if isinstance(retry, TrialTask):
-            self.pending.appendleft(retry)
-        else:
-            self.outcomes.append(retry)
+        self.attempts.retry_or_fail(task, reason, self.pending, self.outcomes)
 
     def _check_timeouts(self) -> None:
         if self.trial_timeout is None:

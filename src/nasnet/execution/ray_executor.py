@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +94,7 @@ class RayExecutor(Executor):
         self.actors: list[Any] = []
         self.idle: list[int] = []
         self.running: dict[Any, _Running] = {}
-        self.pending: list[TrialTask] = []
+        self.pending: deque[TrialTask] = deque()
         self.attempts = Attempts(max_attempts)
         self.completed: dict[int, int] = {}
         self.outcomes: list[TrialOutcome] = []
@@ -147,7 +148,7 @@ class RayExecutor(Executor):
 
     def _dispatch(self) -> None:
         while self.pending and self.idle:
-            task = self.pending.pop(0)
+            task = self.pending.popleft()
             slot = self.idle.pop(0)
             self.attempts.started(task.number)
             ref = self.actors[slot].run.remote(task.__dict__)
@@ -214,11 +215,7 @@ class RayExecutor(Executor):
         self.outcomes.append(TrialOutcome(number, result, f"ray-{running.slot}", self.attempts.finished(number)))
 
     def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        retry = self.attempts.retry_or_fail(task, reason)
-        if isinstance(retry, TrialTask):
-            self.pending.insert(0, retry)
-        else:
-            self.outcomes.append(retry)
+        self.attempts.retry_or_fail(task, reason, self.pending, self.outcomes)
 
     def _check_timeouts(self) -> None:
         if self.trial_timeout is None:
@@ -263,7 +260,7 @@ class RayExecutor(Executor):
         for actor in self.actors:
             with contextlib.suppress(Exception):
                 self.ray.kill(actor, no_restart=True)
-        self.actors, self.running, self.pending, self.idle, self.probes = [], {}, [], [], {}
+        self.actors, self.running, self.pending, self.idle, self.probes = [], {}, deque(), [], {}
         self.data_ref = None
         if self.started_ray:
             self.ray.shutdown()
