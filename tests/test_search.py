@@ -489,3 +489,33 @@ def test_real_search_on_the_shared_cifar_copy(shared_cifar_path, tmp_path, capsy
         assert 0 <= trial.accuracy <= 1 and trial.metrics["params"] > 0 and trial.metrics["mult_adds"] > 0
         assert len(trial.metrics["curve"]) == 1 and trial.seconds > 0
         assert not math.isnan(trial.reward)
+
+
+def test_live_view_shows_missing_strategy_figures_as_a_dash():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from nasnet.execution.base import WorkerStatus
+    from nasnet.report.progress import render_state
+
+    state = SimpleNamespace(
+        strategy="rl",
+        directory="runs/x",
+        counts={"complete": 3, "failed": 1},
+        finished=4,
+        budget=10,
+        best_reward=0.5,
+        best_trial=2,
+        trials_per_second=0.25,
+        session_seconds=16.0,
+        eta_seconds=24.0,
+        strategy_info={"updates": 0, "entropy": None, "baseline": 0.25021},
+        workers=[WorkerStatus(name="w0 (cpu)", busy=True, trial=5, since=None)],
+    )
+    console = Console(width=200, record=True)
+    console.print(render_state(state))
+    text = console.export_text()
+    assert "strategy: updates 0, entropy -, baseline 0.2502" in text
+    assert "4/10 trials" in text and "best reward 0.5000 (trial 2)" in text and "ETA 0:00:24" in text
+    assert "w0 (cpu)" in text and "busy" in text

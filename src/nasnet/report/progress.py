@@ -20,6 +20,12 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
+def _format_value(value: Any) -> str:
+    if value is None:  # e.g. the controller's entropy before its first update
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def render_state(state: Any) -> Group:
     counts = state.counts
     finished = state.finished
@@ -34,7 +40,7 @@ def render_state(state: Any) -> Group:
     best = "-" if state.best_reward is None else f"{state.best_reward:.4f} (trial {state.best_trial})"
     header.append(f"best reward {best}  ·  {state.trials_per_second:.2f} trials/s  ·  ")
     header.append(f"elapsed {format_seconds(state.session_seconds)}  ·  ETA {format_seconds(state.eta_seconds)}")
-    info = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in state.strategy_info.items())
+    info = ", ".join(f"{k} {_format_value(v)}" for k, v in state.strategy_info.items())
     if info:
         header.append(f"\nstrategy: {info}")
     workers = Table(show_edge=False, pad_edge=False)
