@@ -1,6 +1,5 @@
-"""Crash-safe file writes: write a temporary file, fsync, then rename over the target.
-
-A reader never sees a half-written file, whatever kills the writer.
+"""File helpers. Crash-safe writes: write a temporary file, fsync, then rename over the target,
+so a reader never sees a half-written file, whatever kills the writer. And chunked file hashing.
 """
 
 from __future__ import annotations
@@ -54,6 +53,14 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def update_with_file(digest: Any, path: str | os.PathLike[str], chunk: int = 1 << 20) -> Any:
+    """Feed the file at ``path`` to the hashlib object ``digest`` in chunks; returns ``digest``."""
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

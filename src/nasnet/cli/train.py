@@ -130,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = resolve_config(args.preset, **_overrides(args))
     splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=args.image_size)
-    device = default_device() if args.device is None else __import__("torch").device(args.device)
+    device = default_device(args.device)
     data = prepare_data(splits, device, config, include_test=args.test)
     bar = None if args.no_progress else _ProgressBar(config.epochs, config.batch_size)
     callbacks = Callbacks()
@@ -171,7 +171,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / MODEL_FILE
-    device = default_device() if args.device is None else torch.device(args.device)
+    device = default_device(args.device)
     loaded = load_model(path, device)
     splits = load_splits(args.data, val_size=args.val_size if args.split == "val" else 0, image_size=args.image_size)
     array = splits.val if args.split == "val" else splits.test

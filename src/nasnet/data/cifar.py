@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nasnet.data.arrays import DataError, Dataset, ImageArray
+from nasnet.fileio import update_with_file
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,8 @@ def _batch_arrays(batch: dict[bytes, Any], spec: CifarSpec, source: str) -> Imag
     return ImageArray(np.ascontiguousarray(images), labels)
 
 
-def md5_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def md5_of(path: Path) -> str:
+    return update_with_file(hashlib.md5(usedforsecurity=False), path).hexdigest()
 
 
 def detect_cifar(path: Path) -> CifarSpec | None:

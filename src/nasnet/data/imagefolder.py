@@ -32,6 +32,7 @@ import numpy as np
 
 from nasnet.data.arrays import DataError, Dataset, ImageArray
 from nasnet.data.locations import cache_root
+from nasnet.fileio import update_with_file
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
@@ -173,9 +174,7 @@ def _content_key(path: Path, image_size: int | None) -> str:
                     f"{Path(root, f).relative_to(path).as_posix()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode()
                 )
     else:
-        with path.open("rb") as handle:
-            while block := handle.read(1 << 20):
-                digest.update(block)
+        update_with_file(digest, path)
     return digest.hexdigest()[:32]
 
 
@@ -184,19 +183,18 @@ def _decode_all(items: list[tuple[str, bytes]], image_size: int | None, workers:
     if multiprocessing.current_process().daemon:
         workers = 1  # daemonic processes may not start children
     if workers <= 1 or len(items) < _PARALLEL_THRESHOLD:
-        results: Iterable[list[np.ndarray] | DataError] = (_decode_chunk(c, image_size) for c in chunks)
-        decoded = []
-        for result in results:
-            if isinstance(result, DataError):
-                raise result
-            decoded.extend(result)
-        return decoded
-    decoded = []
+        return _join_chunks(_decode_chunk(c, image_size) for c in chunks)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for result in pool.map(_decode_chunk, chunks, [image_size] * len(chunks)):
-            if isinstance(result, DataError):
-                raise result
-            decoded.extend(result)
+        return _join_chunks(pool.map(_decode_chunk, chunks, [image_size] * len(chunks)))
+
+
+def _join_chunks(results: Iterable[list[np.ndarray] | DataError]) -> list[np.ndarray]:
+    """The decoded images in order; the first chunk's error is raised."""
+    decoded: list[np.ndarray] = []
+    for result in results:
+        if isinstance(result, DataError):
+            raise result
+        decoded.extend(result)
     return decoded
 
 

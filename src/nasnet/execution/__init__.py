@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasnet.execution.base import Executor, InProcessExecutor, TrialOutcome, TrialTask, WorkerStatus
-from nasnet.execution.local import ExecutorError, LocalExecutor
+from nasnet.execution.base import Executor, ExecutorError, InProcessExecutor, TrialOutcome, TrialTask, WorkerStatus
+from nasnet.execution.local import LocalExecutor
 
 EXECUTORS = ("local", "inprocess", "ray")
 

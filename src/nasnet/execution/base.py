@@ -8,14 +8,13 @@ store stay the same whichever executor runs the trials.
 from __future__ import annotations
 
 import time
-import traceback
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from nasnet.errors import NasnetError
 from nasnet.search.evaluators import EvalResult, Evaluator
-from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict
 
 
@@ -46,25 +45,35 @@ class WorkerStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def run_task(evaluator: Evaluator, task: TrialTask, genotype: Genotype | None = None) -> EvalResult:
-    """Evaluate one task; an exception becomes a failed result, never a crash.
+class ExecutorError(NasnetError):
+    """Workers could not be started or kept alive, or an executor option is invalid."""
 
-    ``genotype`` may be passed when the caller already holds it (no need to parse the task's copy).
-    """
+
+def run_task(evaluator: Evaluator, task: TrialTask) -> EvalResult:
+    """Evaluate one task; an exception becomes a failed result, never a crash."""
     start = time.perf_counter()
     try:
-        if genotype is None:
-            genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
+        genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
         return evaluator.evaluate(genotype, task.number)
     except Exception as err:
-        summary = "".join(traceback.format_exception_only(type(err), err)).strip()
-        return EvalResult.failed(f"error: {summary}", time.perf_counter() - start)
+        return EvalResult.from_exception(err, time.perf_counter() - start)
+
+
+def require_evaluator_spec(executor_name: str, evaluator: Evaluator) -> None:
+    """Refuse an in-process function: executors that run trials elsewhere rebuild the evaluator from its spec."""
+    if evaluator.spec().get("kind") == "callable":
+        raise ExecutorError(
+            f"the {executor_name} executor runs trials in other processes, which cannot receive an in-process "
+            "function; use an evaluator spec (train, synthetic, import) or the in-process executor"
+        )
 
 
 class Attempts:
     """How often each trial has been started, and the retry rule that executors share."""
 
     def __init__(self, max_attempts: int) -> None:
+        if max_attempts < 1:
+            raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
         self.max_attempts = max_attempts
         self.counts: dict[int, int] = {}
 

@@ -24,22 +24,26 @@ import multiprocessing
 import os
 import signal
 import time
-import traceback
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from typing import Any
 
-from nasnet.errors import NasnetError
-from nasnet.execution.base import Attempts, Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
+from nasnet.errors import exception_summary
+from nasnet.execution.base import (
+    Attempts,
+    Executor,
+    ExecutorError,
+    TrialOutcome,
+    TrialTask,
+    WorkerStatus,
+    require_evaluator_spec,
+    run_task,
+)
 from nasnet.search.evaluators import EvalResult, Evaluator
 
 _PR_SET_PDEATHSIG = 1
-
-
-class ExecutorError(NasnetError):
-    """Workers could not be started or kept alive."""
 
 
 def _die_with_parent() -> None:
@@ -62,7 +66,7 @@ def worker_main(
         evaluator = make_evaluator(evaluator_spec)
         evaluator.setup(device)
     except Exception as err:
-        conn.send(("setup_failed", "".join(traceback.format_exception_only(type(err), err)).strip()))
+        conn.send(("setup_failed", exception_summary(err)))
         return
     conn.send(("ready", {"pid": os.getpid(), "device": device}))
     while True:
@@ -134,8 +138,6 @@ class LocalExecutor(Executor):
             raise ExecutorError(f"--workers must be >= 1, got {workers}")
         if trials_per_gpu < 1:
             raise ExecutorError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
-        if max_attempts < 1:
-            raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
         self.devices = devices or default_devices(workers, trials_per_gpu)
         self.trial_timeout = trial_timeout
         self.start_timeout = start_timeout
@@ -151,11 +153,7 @@ class LocalExecutor(Executor):
     # ---- lifecycle ----------------------------------------------------------------------
 
     def validate(self, evaluator: Evaluator) -> None:
-        if evaluator.spec().get("kind") == "callable":
-            raise ExecutorError(
-                "the local executor runs trials in worker processes, which cannot receive an in-process "
-                "function; use an evaluator spec (train, synthetic, import) or the in-process executor"
-            )
+        require_evaluator_spec(self.name, evaluator)
 
     def start(self, evaluator: Evaluator) -> None:
         self.validate(evaluator)

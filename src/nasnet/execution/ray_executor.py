@@ -20,8 +20,16 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from nasnet.execution.base import Attempts, Executor, TrialOutcome, TrialTask, WorkerStatus, run_task
-from nasnet.execution.local import ExecutorError
+from nasnet.execution.base import (
+    Attempts,
+    Executor,
+    ExecutorError,
+    TrialOutcome,
+    TrialTask,
+    WorkerStatus,
+    require_evaluator_spec,
+    run_task,
+)
 from nasnet.search.evaluators import EvalResult, Evaluator
 
 
@@ -81,8 +89,6 @@ class RayExecutor(Executor):
         trial_timeout: float | None = None,
         local_num_cpus: int | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
         self.address = address
         self.requested_workers = workers
         self.num_cpus = num_cpus_per_trial
@@ -102,8 +108,7 @@ class RayExecutor(Executor):
         self.probes: dict[Any, int] = {}  # readiness checks of actors that Ray is restarting
 
     def validate(self, evaluator: Evaluator) -> None:
-        if evaluator.spec().get("kind") == "callable":
-            raise ExecutorError("the ray executor needs an evaluator spec (train, synthetic, import), not a function")
+        require_evaluator_spec(self.name, evaluator)
 
     def start(self, evaluator: Evaluator) -> None:
         self.validate(evaluator)

@@ -17,12 +17,11 @@ from __future__ import annotations
 import importlib
 import math
 import time
-import traceback
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, exception_summary
 from nasnet.space.canonical import genotype_hash
 from nasnet.space.genotype import Cell, Genotype
 
@@ -63,6 +62,11 @@ class EvalResult:
     @classmethod
     def failed(cls, reason: str, seconds: float = 0.0) -> EvalResult:
         return cls("failed", seconds=seconds, failure=reason)
+
+    @classmethod
+    def from_exception(cls, err: BaseException, seconds: float = 0.0) -> EvalResult:
+        """A failed result whose reason is ``error: Type: message``."""
+        return cls.failed(f"error: {exception_summary(err)}", seconds)
 
 
 class Evaluator(ABC):
@@ -254,11 +258,9 @@ class TrainingEvaluator(Evaluator):
         return load_splits(self.data_spec, val_size=self.val_size, seed=0, image_size=self.image_size)
 
     def setup(self, device: str | None = None, data: Any = None) -> None:
-        import torch
-
         from nasnet.train.trainer import default_device, prepare_data
 
-        self._device = torch.device(device) if device else default_device()
+        self._device = default_device(device)
         splits = data if data is not None else self.shared_data()
         self._data = prepare_data(splits, self._device, self.config, include_test=False)
 
@@ -286,8 +288,7 @@ class TrainingEvaluator(Evaluator):
             }
             return EvalResult("ok", result.accuracy, metrics, time.perf_counter() - start)
         except Exception as err:  # a child must never take the search down
-            summary = "".join(traceback.format_exception_only(type(err), err)).strip()
-            return EvalResult.failed(f"error: {summary}", time.perf_counter() - start)
+            return EvalResult.from_exception(err, time.perf_counter() - start)
 
 
 # ---- construction ------------------------------------------------------------------------------

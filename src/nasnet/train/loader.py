@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from nasnet.data.arrays import DataSplits, ImageArray
+from nasnet.data.arrays import DataSplits, ImageArray, stratified_indices
 from nasnet.train.augment import cutout, normalize, random_crop, random_flip
 
 
@@ -25,6 +26,14 @@ class DeviceArray:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def subset(self, count: int | None, seed: int = 0) -> DeviceArray:
+        """The same class-balanced subset as `ImageArray.subset` picks (all if ``None``)."""
+        if count is None or count >= len(self):
+            return self
+        index = np.sort(stratified_indices(self.labels.cpu().numpy(), count, seed))
+        index_on_device = torch.from_numpy(index).to(self.images.device)
+        return DeviceArray(self.images[index_on_device], self.labels[index_on_device])
 
 
 @dataclass

@@ -97,7 +97,10 @@ class _NonFiniteLoss(Exception):
     pass
 
 
-def default_device() -> torch.device:
+def default_device(requested: torch.device | str | None = None) -> torch.device:
+    """``requested`` as a device; without one, CUDA when available, else the CPU."""
+    if requested:
+        return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -131,20 +134,10 @@ def prepare_data(
 
 
 def subset_device_data(data: DeviceData, train_subset: int | None, val_subset: int | None, seed: int) -> DeviceData:
-    from nasnet.data.arrays import stratified_indices
-
-    def cut(array: DeviceArray | None, count: int | None) -> DeviceArray | None:
-        if array is None or count is None or count >= len(array):
-            return array
-        index = torch.from_numpy(stratified_indices(array.labels.cpu().numpy(), count, seed)).sort().values
-        index = index.to(array.images.device)
-        return DeviceArray(array.images[index], array.labels[index])
-
     if train_subset is None and val_subset is None:
         return data
-    train = cut(data.train, train_subset)
-    assert train is not None
-    return dataclasses.replace(data, train=train, val=cut(data.val, val_subset))
+    val = data.val.subset(val_subset, seed) if data.val is not None else None
+    return dataclasses.replace(data, train=data.train.subset(train_subset, seed), val=val)
 
 
 def model_config_for(
@@ -412,7 +405,7 @@ def train(
         evaluate_test: also report test-set accuracy (never used as a reward).
     """
     config = resolve_config(config, **overrides)
-    device = torch.device(device) if device is not None else default_device()
+    device = default_device(device)
     callbacks = callbacks or Callbacks()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
