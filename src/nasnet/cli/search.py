@@ -97,10 +97,12 @@ def _evaluator_spec(args: argparse.Namespace) -> dict[str, Any]:
 def _reward_spec(args: argparse.Namespace) -> dict[str, Any]:
     if args.reward == "accuracy":
         return {"kind": "accuracy"}
+    from nasnet.search.rewards import MnasReward, reward_spec
+
     if args.cost_target is None:
         raise NasnetError(f"--reward {args.reward} needs --cost-target T")
-    alpha, beta = (-0.07, -0.07) if args.reward == "mnas-soft" else (0.0, -1.0)
-    return {"kind": "mnas", "target": args.cost_target, "metric": args.cost_metric, "alpha": alpha, "beta": beta}
+    constraint = MnasReward.soft if args.reward == "mnas-soft" else MnasReward.hard
+    return reward_spec(constraint(args.cost_target, args.cost_metric))
 
 
 def make_executor(args: argparse.Namespace) -> Any:
@@ -170,8 +172,8 @@ def _open(directory: str):
 
 
 def _status_payload(directory: str) -> dict[str, Any]:
+    from nasnet.search.loop import space_from_spec
     from nasnet.search.strategy import make_strategy
-    from nasnet.space.encoding import SearchSpace
 
     with _open(directory) as store:
         config = store.config
@@ -180,9 +182,7 @@ def _status_payload(directory: str) -> dict[str, Any]:
         snapshot = store.load_snapshot()
         strategy_info: dict[str, Any] = {}
         if snapshot is not None:
-            space = SearchSpace(
-                config["space"]["num_blocks"], tuple(config["space"]["ops"]), tuple(config["space"]["combines"])
-            )
+            space = space_from_spec(config["space"])
             strategy = make_strategy(config["strategy"], space, config["seed"], **config["strategy_options"])
             strategy.load_bytes(snapshot.state)
             strategy_info = strategy.describe()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -109,7 +109,8 @@ def _space_spec(space: SearchSpace) -> dict[str, Any]:
     return {"num_blocks": space.num_blocks, "ops": list(space.ops), "combines": list(space.combines)}
 
 
-def _space_from_spec(spec: dict[str, Any]) -> SearchSpace:
+def space_from_spec(spec: dict[str, Any]) -> SearchSpace:
+    """The search space an experiment's config records."""
     return SearchSpace(num_blocks=spec["num_blocks"], ops=tuple(spec["ops"]), combines=tuple(spec["combines"]))
 
 
@@ -127,7 +128,7 @@ class _Search:
         config = store.config
         self.store = store
         self.config = config
-        self.space = _space_from_spec(config["space"])
+        self.space = space_from_spec(config["space"])
         self.strategy = strategy
         self.evaluator = evaluator
         self.reward = reward
@@ -140,10 +141,11 @@ class _Search:
         self.in_flight: dict[int, TrialRecord] = {}
         self.running_hash: dict[str, int] = {}
         self.waiting: dict[str, list[int]] = defaultdict(list)
-        self.counts = store.counts()
+        self.counts = Counter(store.counts())
         self.since_snapshot = 0
         self.last_snapshot = time.monotonic()
         self.session_start = time.monotonic()
+        self.session_end: float | None = None
         self.session_completed = 0
         self.divergences = 0
         self.consistent = True
@@ -184,8 +186,8 @@ class _Search:
                 self.waiting[record.genotype_hash].append(record.number)
             else:  # its original is gone: train it itself
                 self.store.mark_started(record.number, None)
-                self.counts[STATUS_WAITING] = max(0, self.counts.get(STATUS_WAITING, 0) - 1)
-                self.counts[STATUS_RUNNING] = self.counts.get(STATUS_RUNNING, 0) + 1
+                self._count(STATUS_WAITING, -1)
+                self._count(STATUS_RUNNING, +1)
                 record.attempts += 1
                 self._submit(record)
 
@@ -196,8 +198,11 @@ class _Search:
             return None
         return self.hours * 3600 - self.previous_elapsed - (time.monotonic() - self.session_start)
 
+    def _count(self, status: str, change: int) -> None:
+        self.counts[status] = max(0, self.counts[status] + change)
+
     def _open_slots(self) -> int:
-        return self.budget - sum(self.counts.get(s, 0) for s in (*TERMINAL, STATUS_RUNNING, STATUS_WAITING))
+        return self.budget - sum(self.counts[s] for s in (*TERMINAL, STATUS_RUNNING, STATUS_WAITING))
 
     def run(self) -> SearchSummary:
         stopped = "budget"
@@ -241,11 +246,11 @@ class _Search:
                 return
             if digest in self.running_hash:
                 record = self.store.add_trial(genotype, digest, proposal.decisions, proposal.info, STATUS_WAITING)
-                self.counts[STATUS_WAITING] = self.counts.get(STATUS_WAITING, 0) + 1
+                self._count(STATUS_WAITING, +1)
                 self.waiting[digest].append(record.number)
                 return
         record = self.store.add_trial(genotype, digest, proposal.decisions, proposal.info)
-        self.counts[STATUS_RUNNING] = self.counts.get(STATUS_RUNNING, 0) + 1
+        self._count(STATUS_RUNNING, +1)
         self._submit(record)
 
     def _submit(self, record: TrialRecord) -> None:
@@ -280,7 +285,7 @@ class _Search:
             worker,
             attempts=record.attempts + attempts - 1,
         )
-        self.counts[STATUS_RUNNING] = max(0, self.counts.get(STATUS_RUNNING, 0) - 1)
+        self._count(STATUS_RUNNING, -1)
         self.session_completed += 1
         self._told(finished)
         if self.running_hash.get(record.genotype_hash) == number:
@@ -289,7 +294,7 @@ class _Search:
             self._finish_waiter(waiter, finished)
 
     def _finish_waiter(self, number: int, original: TrialRecord) -> None:
-        self.counts[STATUS_WAITING] = max(0, self.counts.get(STATUS_WAITING, 0) - 1)
+        self._count(STATUS_WAITING, -1)
         self.consistent = False
         record = self.store.finish_trial(
             self.store.get_trial(number),
@@ -304,9 +309,9 @@ class _Search:
         self._told(record)
 
     def _told(self, record: TrialRecord) -> None:
-        self.counts[record.status] = self.counts.get(record.status, 0) + 1
+        self._count(record.status, +1)
         if record.cached_from is not None:
-            self.counts["cached"] = self.counts.get("cached", 0) + 1
+            self._count("cached", +1)
         if record.status == STATUS_COMPLETE and (self.best is None or record.reward > (self.best.reward or 0)):
             self.best = record
         self.strategy.tell(self._trial(record), record.reward if record.status == STATUS_COMPLETE else None)
@@ -339,7 +344,7 @@ class _Search:
         )
 
     def summary(self, stopped: str) -> SearchSummary:
-        session = getattr(self, "session_end", time.monotonic()) - self.session_start
+        session = (self.session_end or time.monotonic()) - self.session_start
         best = self.store.best(1)
         return SearchSummary(
             directory=str(self.store.directory),
@@ -354,13 +359,17 @@ class _Search:
         )
 
 
-def _default_executor(executor: Executor | None, evaluator: Evaluator) -> Executor:
-    if executor is not None:
-        return executor
-    from nasnet.execution import InProcessExecutor, LocalExecutor
+def _ready_executor(executor: Executor | None, evaluator: Evaluator) -> Executor:
+    """The executor to use (by default worker processes; a plain function can only run in this process),
+    checked against ``evaluator``, and the evaluator's driver-side preparation done: all before anything
+    is written."""
+    if executor is None:
+        from nasnet.execution import InProcessExecutor, LocalExecutor
 
-    # Worker processes by default; a plain function can only run in this process.
-    return InProcessExecutor() if evaluator.spec().get("kind") == "callable" else LocalExecutor()
+        executor = InProcessExecutor() if evaluator.spec().get("kind") == "callable" else LocalExecutor()
+    executor.validate(evaluator)
+    evaluator.prepare()
+    return executor
 
 
 def search(
@@ -406,9 +415,7 @@ def search(
         evaluator_obj = make_evaluator(evaluator)
         strategy_obj = make_strategy(strategy, space, seed, **(strategy_options or {}))
         reward_fn = make_reward(reward) if not callable(reward) or isinstance(reward, str) else reward
-        executor = _default_executor(executor, evaluator_obj)
-        executor.validate(evaluator_obj)  # before anything is written
-        evaluator_obj.prepare()
+        executor = _ready_executor(executor, evaluator_obj)
         config = {
             "version": CONFIG_VERSION,
             "strategy": strategy,
@@ -429,11 +436,9 @@ def search(
             evaluator_obj = make_evaluator(evaluator if evaluator is not None else config["evaluator"])
             reward_fn = reward if callable(reward) and reward != "accuracy" else make_reward(config["reward"])
             strategy_obj = make_strategy(
-                config["strategy"], _space_from_spec(config["space"]), config["seed"], **config["strategy_options"]
+                config["strategy"], space_from_spec(config["space"]), config["seed"], **config["strategy_options"]
             )
-            executor = _default_executor(executor, evaluator_obj)
-            executor.validate(evaluator_obj)
-            evaluator_obj.prepare()
+            executor = _ready_executor(executor, evaluator_obj)
             if trials is not None:
                 config["trials"] = trials
             if hours is not None:

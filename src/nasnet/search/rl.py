@@ -109,13 +109,17 @@ class Controller(nn.Module):
             x = self.embedding(action + lo)
         return torch.stack(actions, dim=1), log_prob
 
-    def forward(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Log-probability ``[B]`` and entropy ``[B]`` of given sequences ``actions [B, T]``."""
-        batch = actions.shape[0]
+    def _hidden_states(self, actions: torch.Tensor) -> torch.Tensor:
+        """The LSTM output ``[T, B, H]`` at every step of ``actions [B, T]``, in one batched call."""
         choice_ids = actions + self.step_offsets[None, :]
         # Inputs: the start vector, then the embedding of each step's choice.
-        inputs = torch.cat([self.start.expand(batch, -1)[None], self.embedding(choice_ids[:, :-1]).transpose(0, 1)])
-        out, _ = self.lstm(inputs)  # [T, B, H]
+        start = self.start.expand(actions.shape[0], -1)[None]
+        out, _ = self.lstm(torch.cat([start, self.embedding(choice_ids[:, :-1]).transpose(0, 1)]))
+        return out
+
+    def forward(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability ``[B]`` and entropy ``[B]`` of given sequences ``actions [B, T]``."""
+        out = self._hidden_states(actions)
         # Each step's own classifier rows, padded to the widest step: [T, C_max, H].
         weight = self.classifier.weight[self.padded_rows] * self.padded_valid[:, :, None]
         bias = self.classifier.bias[self.padded_rows]
@@ -129,10 +133,7 @@ class Controller(nn.Module):
     @torch.no_grad()
     def probabilities(self, actions: torch.Tensor) -> list[torch.Tensor]:
         """The softmax at each step along ``actions [1, T]`` (for inspection and tests)."""
-        choice_ids = actions + self.step_offsets[None, :]
-        inputs = torch.cat([self.start[None], self.embedding(choice_ids[:, :-1]).transpose(0, 1)])
-        out, _ = self.lstm(inputs)
-        logits = self.classifier(out[:, 0])
+        logits = self.classifier(self._hidden_states(actions)[:, 0])
         return [
             torch.softmax(logits[t, lo:hi], dim=-1)
             for t, (lo, hi) in enumerate(zip(self.offsets[:-1], self.offsets[1:], strict=True))
