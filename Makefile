@@ -6,7 +6,7 @@ STAMP := $(VENV)/.nasnet-installed
 # torch is pinned here so that pip never resolves a (multi-GB) CUDA build on CPU machines.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: test demo lint bench clean
+.PHONY: test demo lint bench bench-gpu clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ demo: $(STAMP)
 	$(PY) -m nasnet export $(DEMO_OUT) --best -o $(DEMO_OUT)/best_cell.json
 	$(PY) -m nasnet show $(DEMO_OUT)/best_cell.json
 	$(PY) -m nasnet info $(DEMO_OUT)/best_cell.json -N 6 -C 32
+
+# On a GPU machine, with the torch it already has (no .venv): every GPU measurement, about 20+ minutes.
+bench-gpu:
+	PYTHONPATH=src $(PYTHON) bench/gpu_suite.py $(ARGS)
+	$(PYTHON) bench/gpu_report.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench

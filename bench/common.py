@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "src") not in sys.path:
@@ -47,13 +49,36 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     return info
 
 
-def command_line() -> str:
-    return " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv])
+def command_line(argv: list[str] | None = None, executable: str | None = None) -> str:
+    """The command that produced a result, without ``--results-dir`` (where the file landed is no part of it)."""
+    args = list(sys.argv if argv is None else argv)
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--results-dir":
+            skip = True
+            continue
+        if arg.startswith("--results-dir="):
+            continue
+        kept.append(arg)
+    return " ".join(shlex.quote(a) for a in [Path(executable or sys.executable).name, *kept])
 
 
-def write_result(name: str, payload: dict[str, Any], device: str = "cpu") -> Path:
-    """Write ``bench/results/<name>.json`` with the machine, versions and command."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def relative_to_root(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it (results name no machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def write_result(name: str, payload: dict[str, Any], device: str = "cpu", results_dir: Path | None = None) -> Path:
+    """Write ``<results_dir or bench/results>/<name>.json`` with the machine, versions and command."""
+    results_dir = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
     document = {
         "benchmark": name,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -61,7 +86,7 @@ def write_result(name: str, payload: dict[str, Any], device: str = "cpu") -> Pat
         "machine": machine_info(device),
         **payload,
     }
-    path = RESULTS_DIR / f"{name}.json"
+    path = results_dir / f"{name}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path
 
@@ -76,3 +101,22 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
     Console().print(table)
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation, with average ranks for ties."""
+
+    def ranks(values: list[float]) -> np.ndarray:
+        array = np.asarray(values, dtype=float)
+        order = array.argsort(kind="stable")
+        rank = np.empty(len(array))
+        rank[order] = np.arange(len(array), dtype=float)
+        for value in np.unique(array):
+            tied = array == value
+            rank[tied] = rank[tied].mean()
+        return rank
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])

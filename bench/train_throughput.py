@@ -19,31 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import ROOT, print_table, write_result
+from common import ROOT, print_table, spearman, write_result
 from nasnet.data import load_splits
 from nasnet.space import DEFAULT_SPACE, NASNET_A
 from nasnet.train import DeviceData, get_preset, train
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman's rank correlation, with average ranks for ties."""
-
-    def ranks(values: list[float]) -> np.ndarray:
-        values_arr = np.asarray(values, dtype=float)
-        order = values_arr.argsort(kind="stable")
-        rank = np.empty(len(values_arr))
-        rank[order] = np.arange(len(values_arr), dtype=float)
-        for value in np.unique(values_arr):
-            tied = values_arr == value
-            rank[tied] = rank[tied].mean()
-        return rank
-
-    ra, rb = ranks(a), ranks(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
 
 
 def load_data(args) -> tuple[DeviceData, torch.device]:

@@ -338,3 +338,15 @@ def test_ray_cluster_search_survives_a_killed_worker(tmp_path, tiny_data, no_lef
         trials = store.trials()
     assert [t.number for t in trials if t.attempts == 2] == [killed[0][0]]  # the killed trial ran again
     assert {t.worker for t in trials} <= {"ray-0", "ray-1"}
+
+
+def test_wait_ready_returns_once_every_worker_has_set_up(no_leftovers):
+    from nasnet.search.evaluators import SyntheticEvaluator
+
+    executor = LocalExecutor(workers=2)
+    executor.start(SyntheticEvaluator())
+    try:
+        assert executor.wait_ready(timeout=120)
+        assert [w.extra["ready"] for w in executor.workers()] == [True, True]
+    finally:
+        executor.shutdown()

@@ -206,6 +206,21 @@ class LocalExecutor(Executor):
             slot.conn.close()
         slot.process, slot.conn = None, None
 
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until every worker has set up its evaluator (or ``timeout`` passes); True if all are ready.
+
+        For measurements that must not count worker start-up; a search does not need it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not all(slot.ready for slot in self.slots):
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            waitables = [w for slot in self.slots if slot.conn is not None for w in (slot.conn, slot.process.sentinel)]
+            for ready in wait_for(waitables, min(1.0, left) if left is not None else 1.0):
+                self._on_ready(ready)
+        return True
+
     # ---- work -----------------------------------------------------------------------------
 
     @property

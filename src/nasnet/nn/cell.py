@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nasnet.nn.drop_path import drop_path
-from nasnet.nn.ops import FactorizedReduce, NormFactory, ReLUConvBN, build_op, default_norm
+from nasnet.nn.ops import FactorizedReduce, NormFactory, ReLUConvBN, build_op, cat_channels, default_norm
 from nasnet.space.genotype import NUM_INPUT_STATES, Cell
 
 
@@ -104,9 +104,9 @@ class CellModule(nn.Module):
                 drop1, drop2 = self.drop_ops[b]
                 h1 = drop_path(h1, keep_prob) if drop1 else h1
                 h2 = drop_path(h2, keep_prob) if drop2 else h2
-            states.append(torch.cat([h1, h2], dim=1) if self.concat_blocks[b] else h1 + h2)
+            states.append(cat_channels([h1, h2]) if self.concat_blocks[b] else h1 + h2)
         outputs = []
         for state in self.output_states:
             adjust = self.output_adjust[str(state)] if str(state) in self.output_adjust else None  # noqa: SIM401
             outputs.append(states[state] if adjust is None else adjust(states[state]))
-        return torch.cat(outputs, dim=1)
+        return cat_channels(outputs)

@@ -273,6 +273,7 @@ class TrainingEvaluator(Evaluator):
         start = time.perf_counter()
         try:
             model_config = model_config_for(genotype, self.config, self._data)
+            memory = _CudaMemory(self._device)
             result = train(model_config, self._data, self.config, device=self._device)
             if not result.ok:
                 return EvalResult.failed(result.failure or "training failed", time.perf_counter() - start)
@@ -281,6 +282,8 @@ class TrainingEvaluator(Evaluator):
                 "mult_adds": count_mult_adds(model_config),
                 "images_per_second": result.images_per_second,
                 "train_seconds": result.seconds,
+                "step_mode": result.step_mode,
+                **memory.report(),
                 "curve": [
                     {k: r.get(k) for k in ("epoch", "train_loss", "train_accuracy", "val_accuracy")}
                     for r in result.curve
@@ -289,6 +292,32 @@ class TrainingEvaluator(Evaluator):
             return EvalResult("ok", result.accuracy, metrics, time.perf_counter() - start)
         except Exception as err:  # a child must never take the search down
             return EvalResult.from_exception(err, time.perf_counter() - start)
+
+
+class _CudaMemory:
+    """Peak and left-over CUDA memory of one child, so that a leak across children shows in the metrics."""
+
+    def __init__(self, device: Any) -> None:
+        import torch
+
+        self.cuda = device is not None and torch.device(device).type == "cuda"
+        if self.cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        self.device = device
+
+    def report(self) -> dict[str, float]:
+        if not self.cuda:
+            return {}
+        import gc
+
+        import torch
+
+        gc.collect()
+        mib = 2**20
+        return {
+            "cuda_peak_mib": torch.cuda.max_memory_allocated(self.device) / mib,
+            "cuda_allocated_after_mib": torch.cuda.memory_allocated(self.device) / mib,
+        }
 
 
 # ---- construction ------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ never as an exception.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import json
@@ -21,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from nasnet.data.arrays import Dataset, DataSplits, make_splits
 from nasnet.errors import NasnetError
@@ -43,6 +41,7 @@ from nasnet.train.checkpoint import (
 )
 from nasnet.train.config import TrainConfig, resolve_config
 from nasnet.train.loader import DeviceArray, DeviceData, eval_batches, steps_per_epoch, train_batches
+from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory
 
 STATE_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
@@ -70,6 +69,7 @@ class TrainResult:
     epochs_completed: int = 0
     params: int = 0
     model_path: str | None = None
+    step_mode: str = "eager"  # "eager" or "cuda_graph": how the training steps ran
 
     @property
     def ok(self) -> bool:
@@ -99,15 +99,10 @@ class _NonFiniteLoss(Exception):
 
 def default_device(requested: torch.device | str | None = None) -> torch.device:
     """``requested`` as a device; without one, CUDA when available, else the CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _is_oom(err: BaseException) -> bool:
-    if isinstance(err, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    device = torch.device(requested) if requested else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # so "cuda" and "cuda:0" compare equal
+    return device
 
 
 # ---- inputs ----------------------------------------------------------------------------
@@ -179,13 +174,6 @@ def lr_at(step: int, total_steps: int, config: TrainConfig, steps_in_epoch: int)
     return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -202,7 +190,7 @@ def evaluate(
     correct = torch.zeros((), dtype=torch.long, device=data.device)
     try:
         for x, y in eval_batches(array, data, batch_size, channels_last):
-            with _autocast(data.device, precision):
+            with autocast_for(data.device, precision):
                 logits = model(x).float()
                 if tta:
                     logits = logits + model(x.flip(3)).float()
@@ -210,6 +198,27 @@ def evaluate(
     finally:
         model.train(was_training)
     return correct.item() / max(1, len(array))
+
+
+def ema_with_warmup(decay: float) -> Callable:
+    """An EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates.
+
+    With a fixed 0.999, a run of a few hundred steps would evaluate weights
+    still weighted heavily towards the initialisation.
+    """
+
+    @torch.no_grad()
+    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        n = float(num_averaged)
+        effective = min(decay, (1.0 + n) / (10.0 + n))
+        floating = [(e, p) for e, p in zip(ema_params, params, strict=True) if e.is_floating_point()]
+        if floating:
+            torch._foreach_lerp_([e for e, _ in floating], [p for _, p in floating], 1.0 - effective)
+        for e, p in zip(ema_params, params, strict=True):
+            if not e.is_floating_point():
+                e.copy_(p)  # counters such as BatchNorm's num_batches_tracked
+
+    return update
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -225,19 +234,14 @@ class _Run:
         self.device = device
         fmt = torch.channels_last if config.channels_last else torch.contiguous_format
         model.to(device=device, memory_format=fmt)
-        decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-        no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-        # L2 on conv and classifier weights only, as the released code does.
-        self.optimizer = torch.optim.SGD(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr,
-            momentum=config.momentum,
-            nesterov=config.nesterov and config.momentum > 0,
-        )
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: autotune each convolution once per process
         self.ema = None
         if config.ema_decay is not None:
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-        self.forward = torch.compile(model) if config.compile else model
+            self.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay), use_buffers=True)
+        forward = torch.compile(model) if config.compile else model
+        self.step_fn = TrainStep.for_model(model, config, device, forward)
+        self.optimizer = self.step_fn.optimizer
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(config.seed)
         self.steps_in_epoch = steps_per_epoch(len(data.train), config.batch_size)
@@ -274,8 +278,8 @@ class _Run:
         }
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
-        saved = state.get("train_config") or {}
-        changed = sorted(k for k, v in self.config.to_dict().items() if saved.get(k) != v)
+        saved = {**TrainConfig().to_dict(), **(state.get("train_config") or {})}  # fields added later: defaults
+        changed = sorted(k for k, v in self.config.to_dict().items() if saved.get(k) != v and k != "cuda_graphs")
         if changed:
             raise CheckpointError(
                 f"{source}: written for another training config (differs in {', '.join(changed)}); "
@@ -296,29 +300,25 @@ class _Run:
     def train_epoch(self, callbacks: Callbacks) -> dict[str, Any]:
         config, model = self.config, self.model
         model.train()
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        step_fn = self.step_fn
+        step_fn.reset_totals()
+        loss_sum = step_fn.loss_sum
         seen = 0
         started = time.perf_counter()
         step = self.step
         lr = config.lr
+        is_nasnet = isinstance(model, NASNet)
         batches = train_batches(
             self.data, config.batch_size, self.generator, config.pad, config.flip, config.cutout, config.channels_last
         )
         for x, y in batches:
             lr = lr_at(step, self.total_steps, config, self.steps_in_epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss, logits = self._forward_loss(x, y, step)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            self.optimizer.step()
+            step_fn.set_lr(lr)
+            if is_nasnet:
+                model.set_drop_path_progress(step / self.total_steps)
+            step_fn(x, y)
             if self.ema is not None:
                 self.ema.update_parameters(model)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
             step += 1
             if step % self.check_every == 0 and not torch.isfinite(loss_sum):
@@ -333,28 +333,11 @@ class _Run:
         return {
             "epoch": self.epoch,
             "train_loss": loss_sum.item() / max(1, seen),
-            "train_accuracy": correct.item() / max(1, seen),
+            "train_accuracy": step_fn.correct.item() / max(1, seen),
             "lr": lr,
             "seconds": seconds,
             "images_per_second": seen / seconds if seconds > 0 else 0.0,
         }
-
-    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        config = self.config
-        is_nasnet = isinstance(self.model, NASNet)
-        if is_nasnet:
-            self.model.set_drop_path_progress(step / self.total_steps)
-        with _autocast(self.device, config.precision):
-            if is_nasnet:
-                logits, aux = self.forward(x, with_aux=True)
-            else:
-                logits, aux = self.forward(x), None
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            if aux is not None and config.aux_weight > 0:
-                loss = loss + config.aux_weight * F.cross_entropy(
-                    aux.float(), y, label_smoothing=config.label_smoothing
-                )
-        return loss, logits
 
     def validate(self, array: DeviceArray | None) -> float | None:
         if array is None or len(array) == 0:
@@ -424,14 +407,20 @@ def train(
     except _NonFiniteLoss as err:
         return _failed(run, str(err), params, out)
     except Exception as err:
-        if not _is_oom(err):
+        if not is_out_of_memory(err):
             raise
         result = _failed(run, f"out of memory on {device}: {str(err).splitlines()[0][:200]}", params, out)
-        del run, net  # drop the references so the memory can be freed
+        if run is not None:
+            run.step_fn.release()
+        run = None  # drop the references so the memory can be freed
+        del net
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
         return result
+    finally:
+        if run is not None:
+            run.step_fn.release()  # a long-lived worker must not keep a finished child's graph pool
 
 
 def _failed(run: _Run | None, reason: str, params: int, out: Path | None) -> TrainResult:
@@ -487,6 +476,7 @@ def _train_loop(
         images_per_second=total_images / run.elapsed if run.elapsed > 0 else 0.0,
         epochs_completed=run.epoch,
         params=params,
+        step_mode=run.step_fn.mode,
     )
     if out is not None:
         result.model_path = str(out / MODEL_FILE)

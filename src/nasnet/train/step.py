@@ -1,0 +1,247 @@
+"""One training step (forward, loss, backward, clipping, SGD update), eager or replayed from a CUDA graph.
+
+A search child is launch-bound: a NASNet cell pair is hundreds of small
+kernels per step, and in eager mode the GPU waits on Python between them.
+With ``cuda_graphs`` the whole step is captured once (after a few eager
+warm-up steps on a side stream, as the CUDA-graph rules ask) and then
+replayed with one launch per step. Capture takes well under a second, unlike
+``torch.compile``.
+
+What the graph needs, and how this module provides it:
+
+* static inputs: every batch is copied into the same two buffers;
+* a learning rate that changes between replays: the optimizer reads it from a
+  device tensor (fused SGD accepts one), updated before each replay;
+* ScheduledDropPath progress: already a device buffer of the model;
+* random numbers (drop path, dropout): the default CUDA generator, which
+  graphs support;
+* loss and accuracy totals: accumulated on the device inside the graph.
+
+Anything that cannot be captured falls back to eager steps, and says so once
+per process and reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nasnet.errors import exception_summary
+from nasnet.train.config import TrainConfig
+
+EAGER = "eager"
+CUDA_GRAPH = "cuda_graph"
+WARMUP_STEPS = 3  # eager steps on a side stream before capture (cuDNN autotuning, lazy optimizer state)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+_announced: set[str] = set()
+
+
+def announce_once(message: str) -> None:
+    """Warn with ``message`` the first time this process sees it."""
+    if message not in _announced:
+        _announced.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    if isinstance(err, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def autocast_for(device: torch.device, precision: str, cache_enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast when asked (or ``auto`` on CUDA); a no-op otherwise."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if use_bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache_enabled)
+    return contextlib.nullcontext()
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.SGD:
+    """SGD with L2 on conv and classifier weights only, as the released code does.
+
+    On CUDA it is the fused kernel, whose learning rate can live in a device
+    tensor: a captured step then follows the schedule without re-capture.
+    """
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    return torch.optim.SGD(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
+        fused=device.type == "cuda" or None,
+    )
+
+
+def nasnet_loss(model: nn.Module, forward: Callable, config: TrainConfig, device: torch.device, graphs: bool) -> LossFn:
+    """Cross-entropy (with label smoothing) plus the weighted auxiliary-head loss, under autocast."""
+    from nasnet.nn.network import NASNet
+
+    with_aux = isinstance(model, NASNet)
+
+    def compute(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Autocast's weight-cast cache must be off while capturing: cached casts would be stale on replay.
+        with autocast_for(device, config.precision, cache_enabled=not graphs):
+            logits, aux = forward(x, with_aux=True) if with_aux else (forward(x), None)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            if aux is not None and config.aux_weight > 0:
+                loss = loss + config.aux_weight * F.cross_entropy(
+                    aux.float(), y, label_smoothing=config.label_smoothing
+                )
+        return loss, logits
+
+    return compute
+
+
+def graphs_blocker(config: TrainConfig, device: torch.device) -> str | None:
+    """Why this run cannot use CUDA graphs, or ``None`` if it can (CPU runs simply train eagerly)."""
+    if not config.cuda_graphs or device.type != "cuda":
+        return "off"
+    if config.compile:
+        return "compile=True: torch.compile manages its own graphs, so nasnet's CUDA graphs are off"
+    return None
+
+
+class TrainStep:
+    """Runs training steps and keeps the epoch's loss sum and correct count on the device.
+
+    Call `set_lr` before each step, then ``step(x, y)``; read `loss_sum` and
+    `correct` (device tensors) after the epoch and `reset_totals` before the
+    next. ``mode`` says how the steps ran: ``eager`` or ``cuda_graph``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: LossFn,
+        device: torch.device,
+        grad_clip: float | None = None,
+        use_graph: bool = False,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.device = device
+        self.grad_clip = grad_clip
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.use_graph = use_graph and device.type == "cuda"
+        self.lr: torch.Tensor | None = None
+        if device.type == "cuda":
+            self.lr = torch.tensor(float(optimizer.param_groups[0]["lr"]), device=device)
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.steps = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_x: torch.Tensor | None = None
+        self.static_y: torch.Tensor | None = None
+        self.fallback: str | None = None
+
+    @classmethod
+    def for_model(
+        cls, model: nn.Module, config: TrainConfig, device: torch.device, forward: Callable | None = None
+    ) -> TrainStep:
+        """A step for ``model`` (already on ``device``) with ``config``'s optimizer, loss and graph setting."""
+        blocker = graphs_blocker(config, device)
+        if blocker not in (None, "off"):
+            announce_once(f"nasnet: training in eager mode ({blocker})")
+        use_graph = blocker is None
+        loss_fn = nasnet_loss(model, forward or model, config, device, use_graph)
+        optimizer = build_optimizer(model, config, device)
+        return cls(model, optimizer, loss_fn, device, config.grad_clip, use_graph)
+
+    @property
+    def mode(self) -> str:
+        return CUDA_GRAPH if self.graph is not None else EAGER
+
+    def set_lr(self, lr: float) -> None:
+        if self.lr is None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            return
+        self.lr.fill_(lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr  # re-bound after every optimizer.load_state_dict
+
+    def reset_totals(self) -> None:
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.steps += 1
+        if self.graph is not None and self.static_x is not None and self.static_x.shape == x.shape:
+            self._replay(x, y)
+        elif self.use_graph and self.fallback is None and self.graph is None:
+            if self.steps <= WARMUP_STEPS:
+                self._side_stream_step(x, y)
+            else:
+                self._capture_and_run(x, y)
+        else:
+            self._body(x, y, zero_grad=True)
+
+    # ---- the step itself ------------------------------------------------------------------------
+
+    def _body(self, x: torch.Tensor, y: torch.Tensor, zero_grad: bool) -> None:
+        loss, logits = self.loss_fn(x, y)
+        if zero_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.optimizer.step()
+        self.loss_sum += loss.detach() * y.shape[0]
+        self.correct += (logits.detach().argmax(1) == y).sum()
+
+    # ---- CUDA graphs --------------------------------------------------------------------------------
+
+    def _side_stream_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        current = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            self._body(x, y, zero_grad=True)
+        current.wait_stream(side)
+
+    def _capture_and_run(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        try:
+            self.static_x = x.clone()  # clone keeps the channels-last layout
+            self.static_y = y.clone()
+            self.optimizer.zero_grad(set_to_none=True)  # gradients are then allocated in the graph's pool
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self._body(self.static_x, self.static_y, zero_grad=False)
+        except Exception as err:
+            if is_out_of_memory(err):
+                raise
+            self._fall_back(f"CUDA graph capture failed ({exception_summary(err)})")
+            self._body(x, y, zero_grad=True)
+            return
+        self.graph = graph
+        graph.replay()
+
+    def _replay(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        assert self.graph is not None and self.static_x is not None and self.static_y is not None
+        self.static_x.copy_(x)
+        self.static_y.copy_(y)
+        self.graph.replay()
+
+    def _fall_back(self, reason: str) -> None:
+        self.fallback = reason
+        self.graph, self.static_x, self.static_y = None, None, None
+        with contextlib.suppress(Exception):
+            torch.cuda.synchronize(self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        announce_once(f"nasnet: training in eager mode: {reason}")
+
+    def release(self) -> None:
+        """Drop the graph and its static buffers, so a long-lived worker gets the memory back."""
+        self.graph, self.static_x, self.static_y = None, None, None
+        self.optimizer.zero_grad(set_to_none=True)
