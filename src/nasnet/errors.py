@@ -10,3 +10,18 @@ class NasnetError(Exception):
 def exception_summary(err: BaseException) -> str:
     """``Type: message`` of ``err``, without a traceback (for failure reasons and worker reports)."""
     return "".join(traceback.format_exception_only(type(err), err)).strip()
+
+
+def short_repr(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so that an error never echoes a huge input."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. ints too long to convert to text
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` with control characters (terminal escapes) shown as escapes, cut to ``limit`` characters."""
+    cleaned = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."

@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, printable, short_repr
 from nasnet.nn import (
     count_parameters,
     genotype_config,
@@ -95,7 +95,7 @@ def _load_for_show(spec: str) -> tuple[Genotype, str, dict[str, Any]]:
     except GenotypeError as err:
         if "cannot read" in str(err):
             raise GenotypeError(
-                f"{spec!r} is neither a model ({', '.join(list_models())}), a zoo genotype "
+                f"{short_repr(spec)} is neither a model ({', '.join(list_models())}), a zoo genotype "
                 f"({', '.join(list_genotypes())}) nor a readable genotype file"
             ) from None
         raise
@@ -109,7 +109,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(genotype_text(genotype, name))
     for key, value in meta.items():
-        print(f"meta.{key} = {value}")
+        print(printable(f"meta.{key} = {value}"))
     if args.decisions:
         try:
             print("decisions =", DEFAULT_SPACE.to_decisions(genotype))

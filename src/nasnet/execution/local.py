@@ -23,11 +23,13 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
+from pathlib import Path
 from typing import Any
 
 from nasnet.errors import exception_summary
@@ -86,6 +88,17 @@ def worker_main(
             conn.send(("result", task.number, result.to_dict()))
         except (BrokenPipeError, OSError):
             return
+
+
+def _main_guard_hint() -> str:
+    """Advice for the commonest cause of workers that die at start: a script without a main guard."""
+    main = sys.modules.get("__main__")
+    if main is None or not getattr(main, "__file__", None):
+        return ""
+    return (
+        f". Workers are new processes that import {Path(main.__file__).name}: if it calls search() at the top "
+        'level, move that call under `if __name__ == "__main__":`'
+    )
 
 
 @dataclass
@@ -313,7 +326,7 @@ class LocalExecutor(Executor):
         if not slot.ready:
             slot.early_deaths += 1
             if slot.early_deaths >= 3:
-                raise ExecutorError(f"worker {slot.name} died three times while starting ({how})")
+                raise ExecutorError(f"worker {slot.name} died three times while starting ({how}){_main_guard_hint()}")
         self._stop_process(slot)
         slot.restarts += 1
         self._spawn(slot)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, short_repr
 from nasnet.nn.cell import CellModule
 from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
@@ -123,9 +123,15 @@ class ModelConfig:
         """A copy sized by the paper's F instead of C."""
         per_c = 4 * self.normal_width
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1 or filters % per_c:
+            nearest = ""
+            if isinstance(filters, int) and not isinstance(filters, bool) and filters >= 1:
+                below, above = filters // per_c * per_c, (filters // per_c + 1) * per_c
+                options = [f for f in (below, above) if f >= per_c]
+                nearest = f"; the nearest valid F: {' or '.join(str(f) for f in options)} (C={options[0] // per_c}"
+                nearest += f" or {options[-1] // per_c})" if len(options) > 1 else ")"
             raise ModelConfigError(
-                f"field 'filters': F={filters!r} must be a positive multiple of {per_c} "
-                f"(4 x the normal cell's output width {self.normal_width} x C)"
+                f"field 'filters': F={short_repr(filters)} must be a positive multiple of {per_c} "
+                f"(4 x the normal cell's output width {self.normal_width} x C){nearest}"
             )
         return dataclasses.replace(self, base_filters=filters // per_c)
 

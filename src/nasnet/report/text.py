@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nasnet.errors import printable
 from nasnet.space.canonical import genotype_hash
 from nasnet.space.genotype import NUM_INPUT_STATES, Cell, Genotype, state_name
 
@@ -27,7 +28,7 @@ def cell_lines(cell: Cell, kind: str) -> list[str]:
 
 
 def genotype_text(genotype: Genotype, name: str | None = None) -> str:
-    header = f"{name or 'genotype'}  (hash {genotype_hash(genotype)})"
+    header = f"{printable(name or 'genotype')}  (hash {genotype_hash(genotype)})"
     parts = [header]
     for kind, cell in genotype.cells():
         title = f"{kind} cell" + ("  (ops reading h_i / h_{i-1} use stride 2)" if kind == "reduction" else "")

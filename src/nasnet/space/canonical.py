@@ -19,7 +19,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 
-from nasnet.space.genotype import NUM_INPUT_STATES, Block, Cell, Genotype
+from nasnet.space.genotype import NUM_INPUT_STATES, Block, Cell, Genotype, GenotypeError
 from nasnet.space.ops import COMBINE_INDEX, COMBINES, OP_INDEX, OPS
 
 _HASH_NAMESPACE = "nasnet-genotype-v1"
@@ -68,33 +68,68 @@ def _block_key(block: Block, renumber: dict[int, int]) -> BlockKey:
     return (left[0], left[1], right[0], right[1], COMBINE_INDEX[block.combine])
 
 
+MAX_CANONICAL_STEPS = 20_000  # block placements; only cells of many identical blocks come near it
+
+
 def _smallest_encodings(cell: Cell) -> Iterator[list[int]]:
     """Block orders whose encodings may be the smallest.
 
     A block's key depends only on blocks placed before it, so the smallest
     encoding places, at every position, a ready block of the smallest key.
-    Only equal keys (identical blocks reading identical states) need branching.
+    Only equal keys (identical blocks reading identical states) need branching,
+    and not even those when no block reads them (they are interchangeable).
+    The walk is iterative, so a cell of many chained blocks cannot exhaust the
+    stack, and bounded, so a cell of many identical blocks cannot hang.
     """
     deps = [{s - NUM_INPUT_STATES for s in block.inputs if s >= NUM_INPUT_STATES} for block in cell.blocks]
+    read = {s - NUM_INPUT_STATES for block in cell.blocks for s in block.inputs if s >= NUM_INPUT_STATES}
+    in_concat = set(cell.concat or ())
     n = len(deps)
+    order: list[int] = []
+    renumber = {i: i for i in range(NUM_INPUT_STATES)}
 
-    def extend(order: list[int], renumber: dict[int, int]) -> Iterator[list[int]]:
-        if len(order) == n:
-            yield list(order)
-            return
+    def candidates() -> list[int]:
         placed = set(order)
         ready = [b for b in range(n) if b not in placed and deps[b] <= placed]
         keys = {b: _block_key(cell.blocks[b], renumber) for b in ready}
         smallest = min(keys.values())
-        for b in ready:
-            if keys[b] == smallest:
-                order.append(b)
-                renumber[NUM_INPUT_STATES + b] = NUM_INPUT_STATES + len(order) - 1
-                yield from extend(order, renumber)
-                del renumber[NUM_INPUT_STATES + b]
-                order.pop()
+        tied = [b for b in ready if keys[b] == smallest]
+        chosen, seen_unread = [], set()
+        for b in tied:
+            if b not in read:
+                kind = (NUM_INPUT_STATES + b) in in_concat
+                if kind in seen_unread:
+                    continue  # an unread twin of a block already tried: the same encoding
+                seen_unread.add(kind)
+            chosen.append(b)
+        return chosen
 
-    yield from extend([], {i: i for i in range(NUM_INPUT_STATES)})
+    def place(b: int) -> None:
+        order.append(b)
+        renumber[NUM_INPUT_STATES + b] = NUM_INPUT_STATES + len(order) - 1
+
+    def unplace() -> None:
+        del renumber[NUM_INPUT_STATES + order.pop()]
+
+    frames = [candidates()]
+    steps = 0
+    while frames:
+        if not frames[-1]:
+            frames.pop()
+            if order:
+                unplace()
+            continue
+        place(frames[-1].pop())
+        steps += 1
+        if steps > MAX_CANONICAL_STEPS:
+            raise GenotypeError(
+                f"cell of {n} blocks: too many interchangeable identical blocks to put in canonical form"
+            )
+        if len(order) == n:
+            yield list(order)
+            unplace()
+            continue
+        frames.append(candidates())
 
 
 def _encoding_key(encoding: tuple[tuple[BlockKey, ...], tuple[int, ...] | None]) -> tuple:

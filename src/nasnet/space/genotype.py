@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, short_repr
 from nasnet.space.ops import COMBINES, OPS
 
 NUM_INPUT_STATES = 2
@@ -70,27 +70,32 @@ class Block:
         """Raise `GenotypeError` unless this is a valid block number ``index``."""
         for field, value in (("inputs", self.inputs), ("ops", self.ops)):
             if not isinstance(value, tuple) or len(value) != 2:
-                raise _fail(cell_kind, index, field, f"expected a pair, got {value!r}")
+                raise _fail(cell_kind, index, field, f"expected a pair, got {short_repr(value)}")
         num_states = NUM_INPUT_STATES + index
         for side, state in enumerate(self.inputs):
             if not _is_int(state):
-                raise _fail(cell_kind, index, f"inputs[{side}]", f"expected an integer state index, got {state!r}")
+                raise _fail(
+                    cell_kind, index, f"inputs[{side}]", f"expected an integer state index, got {short_repr(state)}"
+                )
             if not 0 <= state < num_states:
                 raise _fail(
                     cell_kind,
                     index,
                     f"inputs[{side}]",
-                    f"state index {state} is out of range; block {index} may read states "
+                    f"state index {short_repr(state)} is out of range; block {index} may read states "
                     f"0..{num_states - 1} (0=h_i, 1=h_{{i-1}}, 2+k=block k)",
                 )
         for side, op in enumerate(self.ops):
             if not isinstance(op, str):
-                raise _fail(cell_kind, index, f"ops[{side}]", f"expected an op name string, got {op!r}")
+                raise _fail(cell_kind, index, f"ops[{side}]", f"expected an op name string, got {short_repr(op)}")
             if op not in OPS:
-                raise _fail(cell_kind, index, f"ops[{side}]", f"unknown op {op!r}; allowed: {', '.join(OPS)}")
+                raise _fail(cell_kind, index, f"ops[{side}]", f"unknown op {short_repr(op)}; allowed: {', '.join(OPS)}")
         if not isinstance(self.combine, str) or self.combine not in COMBINES:
             raise _fail(
-                cell_kind, index, "combine", f"unknown combine {self.combine!r}; allowed: {', '.join(COMBINES)}"
+                cell_kind,
+                index,
+                "combine",
+                f"unknown combine {short_repr(self.combine)}; allowed: {', '.join(COMBINES)}",
             )
 
     @property
@@ -113,7 +118,9 @@ class Cell:
 
     def check(self, cell_kind: str | None = None) -> None:
         if not isinstance(self.blocks, tuple) or not self.blocks:
-            raise _fail(cell_kind, None, "blocks", f"expected a non-empty tuple of blocks, got {self.blocks!r}")
+            raise _fail(
+                cell_kind, None, "blocks", f"expected a non-empty tuple of blocks, got {short_repr(self.blocks)}"
+            )
         for index, block in enumerate(self.blocks):
             if not isinstance(block, Block):
                 raise _fail(cell_kind, index, None, f"expected a Block, got {type(block).__name__}")
@@ -124,19 +131,21 @@ class Cell:
     def _check_concat(self, cell_kind: str | None) -> None:
         num_states = self.num_states
         if not isinstance(self.concat, tuple) or not self.concat:
-            raise _fail(cell_kind, None, "concat", f"expected a non-empty list of state indices, got {self.concat!r}")
+            raise _fail(
+                cell_kind, None, "concat", f"expected a non-empty list of state indices, got {short_repr(self.concat)}"
+            )
         for position, state in enumerate(self.concat):
             if not _is_int(state):
-                raise _fail(cell_kind, None, f"concat[{position}]", f"expected an integer, got {state!r}")
+                raise _fail(cell_kind, None, f"concat[{position}]", f"expected an integer, got {short_repr(state)}")
             if not 0 <= state < num_states:
                 raise _fail(
                     cell_kind,
                     None,
                     f"concat[{position}]",
-                    f"state index {state} is out of range 0..{num_states - 1}",
+                    f"state index {short_repr(state)} is out of range 0..{num_states - 1}",
                 )
         if len(set(self.concat)) != len(self.concat):
-            raise _fail(cell_kind, None, "concat", f"state indices repeat: {list(self.concat)}")
+            raise _fail(cell_kind, None, "concat", f"state indices repeat: {short_repr(list(self.concat))}")
 
     @property
     def num_blocks(self) -> int:

@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nasnet.errors import short_repr
 from nasnet.fileio import atomic_write_json
 from nasnet.space.genotype import CELL_KINDS, DEFAULT_NUM_BLOCKS, Block, Cell, Genotype, GenotypeError
 
 FORMAT_NAME = "nasnet.genotype"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
+
+MAX_FILE_BYTES = 1 << 20  # far above any real genotype; a bound so that no input can exhaust memory
+MAX_BLOCKS = 100  # per cell: the search uses 5; a bound so that canonical hashing stays fast
 
 _TOP_KEYS = {"format", "version", "name", "normal", "reduction", "meta"}
 _CELL_KEYS = {"blocks", "concat"}
@@ -90,7 +94,7 @@ def _check_keys(source: str, where: str, obj: dict[str, Any], allowed: set[str],
 
 def _pair(source: str, where: str, value: Any) -> tuple[Any, Any]:
     if not isinstance(value, list) or len(value) != 2:
-        raise _error(source, f"{where}: expected a list of two items, got {json.dumps(value)}")
+        raise _error(source, f"{where}: expected a list of two items, got {short_repr(value)}")
     return value[0], value[1]
 
 
@@ -114,9 +118,11 @@ def _cell_from_dict(source: str, kind: str, obj: Any) -> Cell:
     blocks = obj["blocks"]
     if not isinstance(blocks, list):
         raise _error(source, f"{kind} cell, field 'blocks': expected a list, got {type(blocks).__name__}")
+    if len(blocks) > MAX_BLOCKS:
+        raise _error(source, f"{kind} cell, field 'blocks': {len(blocks)} blocks; at most {MAX_BLOCKS} are supported")
     concat = obj.get("concat")
     if concat is not None and not isinstance(concat, list):
-        raise _error(source, f"{kind} cell, field 'concat': expected a list or null, got {json.dumps(concat)}")
+        raise _error(source, f"{kind} cell, field 'concat': expected a list or null, got {short_repr(concat)}")
     return Cell(
         blocks=tuple(_block_from_dict(source, kind, i, b) for i, b in enumerate(blocks)),
         concat=None if concat is None else tuple(concat),
@@ -139,7 +145,7 @@ def record_from_dict(obj: Any, source: str = "genotype", num_blocks: int | None 
         )
     name = obj.get("name")
     if name is not None and not isinstance(name, str):
-        raise _error(source, f"field 'name': expected a string, got {json.dumps(name)}")
+        raise _error(source, f"field 'name': expected a string, got {short_repr(name)}")
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise _error(source, f"field 'meta': expected an object, got {type(meta).__name__}")
@@ -164,12 +170,18 @@ def genotype_to_json(genotype: Genotype, name: str | None = None, meta: dict[str
 def record_from_json(
     text: str | bytes, source: str = "genotype", num_blocks: int | None = DEFAULT_NUM_BLOCKS
 ) -> GenotypeRecord:
+    if len(text) > MAX_FILE_BYTES:
+        raise _error(source, f"{len(text):,} bytes; a genotype document is at most {MAX_FILE_BYTES:,}")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
         raise _error(source, f"not valid JSON (line {err.lineno}, column {err.colno}): {err.msg}") from None
     except UnicodeDecodeError as err:
-        raise _error(source, f"not UTF-8 text: {err}") from None
+        raise _error(source, f"not UTF-8 text: {short_repr(str(err), 120)}") from None
+    except RecursionError:
+        raise _error(source, "JSON nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise _error(source, f"not a usable JSON document: {short_repr(str(err), 120)}") from None
     return record_from_dict(obj, source, num_blocks)
 
 
@@ -182,9 +194,12 @@ def genotype_from_json(
 def load_genotype_record(path: str | os.PathLike[str], num_blocks: int | None = DEFAULT_NUM_BLOCKS) -> GenotypeRecord:
     file = Path(path)
     try:
-        data = file.read_bytes()
+        with file.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # bounded: /dev/zero or a huge file must not exhaust memory
     except OSError as err:
         raise GenotypeError(f"{file}: cannot read genotype file: {err.strerror or err}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise GenotypeError(f"{file}: larger than {MAX_FILE_BYTES:,} bytes; not a genotype file")
     return record_from_json(data, source=str(file), num_blocks=num_blocks)
 
 
