@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -73,11 +74,28 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
 
 
+def _model_file_config(path: str) -> ModelConfig:
+    """The model config a ``model.pt`` written by ``nasnet train`` records (read as weights only)."""
+    from nasnet.train.checkpoint import MODEL_FORMAT, CheckpointError, load_checkpoint
+
+    payload = load_checkpoint(path, MODEL_FORMAT)
+    if payload.get("model_config") is None:
+        raise CheckpointError(f"{path}: holds weights of a custom module, with no nasnet model config")
+    return ModelConfig.from_dict(payload["model_config"], source=f"{path}: model_config")
+
+
+def _is_model_file(spec: str) -> bool:
+    return spec.endswith(".pt") and Path(spec).is_file()
+
+
 def config_from_args(target: str, args: argparse.Namespace) -> tuple[ModelConfig, str]:
-    """A model config for a model name, or for a genotype sized by the flags."""
+    """A model config for a model name, a ``model.pt``, or a genotype sized by the flags."""
     overrides = _overrides(args)
     if is_model_name(target):
         return model_config(target, **overrides), target
+    if _is_model_file(target):
+        config = _model_file_config(target)
+        return (dataclasses.replace(config, **overrides) if overrides else config), target
     genotype = resolve_genotype(target)
     overrides.setdefault("cells_per_stack", 6)
     if "filters" not in overrides:
@@ -88,6 +106,8 @@ def config_from_args(target: str, args: argparse.Namespace) -> tuple[ModelConfig
 def _load_for_show(spec: str) -> tuple[Genotype, str, dict[str, Any]]:
     if is_model_name(spec):
         return model_config(spec).genotype, spec, {}
+    if _is_model_file(spec):
+        return _model_file_config(spec).genotype, spec, {}
     if spec in list_genotypes():
         return resolve_genotype(spec), spec, {}
     try:
@@ -142,14 +162,14 @@ def cmd_info(args: argparse.Namespace) -> int:
     if config.aux_head:
         summary.add_row("aux head parameters", f"{aux_params:,}")
     summary.add_row("multiply-adds", f"{info.mult_adds:,} ({info.mult_adds / 1e9:.3g} B)")
-    summary.add_row("input", f"{config.image_size}x{config.image_size}x{config.in_channels}")
+    summary.add_row("input (C x H x W)", f"{config.in_channels}x{config.image_size}x{config.image_size}")
     summary.add_row("base filters C / penultimate F", f"{config.base_filters} / {config.filters}")
     console.print(summary)
-    shapes = Table(title="per-stage output shapes (H x W x C)")
+    shapes = Table(title="per-stage output shapes (C x H x W, as --json gives them)")
     shapes.add_column("stage")
     shapes.add_column("shape", justify="right")
     for stage, (c, h, w) in info.shapes.items():
-        shapes.add_row(stage, f"{h}x{w}x{c}")
+        shapes.add_row(stage, f"{c}x{h}x{w}")
     console.print(shapes)
     return 0
 

@@ -125,6 +125,11 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
         raise TrainConfigError(f"unknown training option(s) {unknown}; allowed: {sorted(fields)}")
     if overrides.get("filters") is not None and "base_filters" not in overrides:
         overrides = {**overrides, "base_filters": None}
+    if "epochs" in overrides and "warmup_epochs" not in overrides and config.warmup_epochs:
+        # A recipe's warmup is a share of its schedule: fewer epochs, proportionally shorter warmup.
+        epochs = overrides["epochs"]
+        if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs >= 1:
+            overrides = {**overrides, "warmup_epochs": config.warmup_epochs * epochs / config.epochs}
     return dataclasses.replace(config, **overrides)
 
 

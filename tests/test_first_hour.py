@@ -1,0 +1,34 @@
+"""Small frictions of a new user's first hour: each one is a test."""
+
+import json
+
+from conftest import random_splits
+from nasnet.cli import main
+from nasnet.space import NASNET_A
+from nasnet.train import get_preset, train
+
+
+def test_fewer_epochs_scale_the_recipes_warmup():
+    short = get_preset("cifar10-short", epochs=1)  # 2 warmup epochs of 60 would exceed 1
+    assert short.warmup_epochs == 2 / 60
+    assert get_preset("search-fast", epochs=4).warmup_epochs == 0.8
+    assert get_preset("cifar10-short", epochs=6, warmup_epochs=3).warmup_epochs == 3  # an explicit value wins
+
+
+def test_show_and_info_read_a_trained_model_file(tmp_path, capsys):
+    config = get_preset("smoke", epochs=1, train_subset=None, val_subset=None, batch_size=32, eval_batch_size=64)
+    train(NASNET_A, random_splits(size=16), config, device="cpu", out_dir=tmp_path)
+    model_file = str(tmp_path / "model.pt")
+    assert main(["show", model_file]) == 0
+    assert "normal cell" in capsys.readouterr().out
+    assert main(["info", model_file, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["config"]["image_size"] == 16 and payload["config"]["cells_per_stack"] == 1
+
+
+def test_info_text_and_json_agree_on_the_shape_order(capsys):
+    assert main(["info", "nasnet_a_mobile", "--json"]) == 0
+    c, h, w = json.loads(capsys.readouterr().out)["shapes"]["Cell_11"]
+    assert main(["info", "nasnet_a_mobile"]) == 0
+    out = capsys.readouterr().out
+    assert "C x H x W" in out and f"{c}x{h}x{w}" in out
