@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, printable
 
 EXIT_USAGE = 2
 
@@ -27,19 +31,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
+# Operating-system errors that are the user's situation, not a bug: said in one line, no traceback.
+_USER_OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.ENOTDIR: "not a directory",
+    errno.EISDIR: "is a directory",
+    errno.ENOENT: "no such file or directory",
+}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes and `timeout` send), handled as Ctrl-C is."""
+
+
+_signal_received: list[int] = []
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    _signal_received.append(signum)
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; bad input and interruptions end in one line and an exit code, never a traceback."""
+    _signal_received.clear()
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread may set handlers
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    command = "nasnet"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = f"nasnet {args.command}"
+        return _run(args, command)
+    except KeyboardInterrupt:  # during start-up or argument parsing
+        return _interrupted(command, "interrupted")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(command: str, message: str) -> int:
+    if _signal_received:
+        print(f"{command}: {message} (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+    print(f"{command}: {message}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
     from nasnet.search.loop import SearchInterrupted
 
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
+        return code
     except SearchInterrupted as err:
-        print(f"nasnet {args.command}: {err}", file=sys.stderr)
-        return 130
+        return _interrupted(command, str(err))
     except NasnetError as err:
-        print(f"nasnet {args.command}: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {printable(str(err), 2000)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"nasnet {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(command, "interrupted")
+    except BrokenPipeError:
+        # The reader went away (`nasnet top DIR | head`): stop quietly, and keep Python from complaining at exit.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as err:
+        if err.errno not in _USER_OS_ERRORS:
+            raise
+        where = f": {err.filename}" if err.filename else ""
+        print(f"{command}: error: {_USER_OS_ERRORS[err.errno]}{where}", file=sys.stderr)
+        return 1

@@ -1,0 +1,45 @@
+"""The CLI ends in one line and an exit code, never a traceback: pipes, full disks, signals, hostile flags."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nasnet.cli import EXIT_BROKEN_PIPE, main
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch, capsys):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone, as when `| head` has read enough
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write_end, "w"))
+    assert main(["show", "nasnet_a", "--json"]) == EXIT_BROKEN_PIPE
+    assert capsys.readouterr().err == ""
+
+
+def test_a_full_disk_is_one_line():
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run(
+            [sys.executable, "-m", "nasnet", "info", "nasnet_a_large", "--json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert completed.returncode == 1
+    assert completed.stderr.strip() == "nasnet info: error: no space left on the device"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["show", "no-such-genotype"],
+        ["info", "nasnet_a", "-F", "1000"],
+        ["info", "nasnet_a", "--image-size", "0"],
+        ["show", "/dev/zero"],
+    ],
+)
+def test_bad_arguments_give_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 600
