@@ -18,7 +18,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "train",
         help="train a genotype or a named model with a recipe preset",
         description="Train a model and write metrics.jsonl, model.pt and result.json to --out. "
-        "An interrupted run continues with --resume.",
+        "An interrupted run continues with --resume; an earlier run in --out is replaced only with --overwrite.",
     )
     train.add_argument("--arch", required=True, help="genotype JSON path, zoo genotype name or model name")
     train.add_argument("--data", required=True, help="dataset: cifar10, cifar100, or a CIFAR/ImageFolder path")
@@ -38,7 +38,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
     train.add_argument("--image-size", type=int, help="resize ImageFolder images to this size")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    train.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    earlier_run = train.add_mutually_exclusive_group()
+    earlier_run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    earlier_run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run's model.pt, result.json and checkpoint in --out",
+    )
     train.add_argument("--test", action="store_true", help="also report test accuracy at the end")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=cmd_train)
@@ -123,15 +129,51 @@ class _ProgressBar:
         self.progress.stop()
 
 
+def _earlier_run_file(out: Path, resume: bool) -> Path | None:
+    """The file of an earlier run in ``out`` that this run would overwrite, if any."""
+    from nasnet.train.trainer import MODEL_FILE, RESULT_FILE, STATE_FILE
+
+    if resume and ((out / STATE_FILE).is_file() or (out / RESULT_FILE).is_file()):
+        return None  # --resume continues the checkpoint, or reports the finished run without writing
+    return next((out / name for name in (MODEL_FILE, RESULT_FILE, STATE_FILE) if (out / name).exists()), None)
+
+
+def _refuse_to_replace_earlier_run(out: Path, resume: bool) -> None:
+    """Raise unless training into ``out`` keeps every earlier run's model, result and checkpoint."""
+    from nasnet.train.trainer import STATE_FILE
+
+    existing = _earlier_run_file(out, resume)
+    if existing is None:
+        return
+    resumable = not resume and (out / STATE_FILE).is_file()
+    advice = "continue it with --resume, choose" if resumable else "choose"
+    raise NasnetError(
+        f"{existing} exists: --out {out} holds an earlier run; {advice} a new --out, or pass --overwrite to replace it"
+    )
+
+
+def _remove_earlier_run(out: Path) -> None:
+    """For --overwrite: no old model.pt or result.json may outlive the start of the run that replaces it."""
+    from nasnet.train.trainer import METRICS_FILE, MODEL_FILE, RESULT_FILE, STATE_FILE
+
+    for name in (MODEL_FILE, RESULT_FILE, STATE_FILE, METRICS_FILE):
+        (out / name).unlink(missing_ok=True)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from nasnet.data.sources import load_splits
     from nasnet.train import Callbacks, resolve_config, train
     from nasnet.train.trainer import default_device, prepare_data
 
+    out = Path(args.out)
+    if not args.overwrite:
+        _refuse_to_replace_earlier_run(out, args.resume)  # before the data load, which can take minutes
     config = resolve_config(args.preset, **_overrides(args))
     splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=args.image_size)
     device = default_device(args.device)
     data = prepare_data(splits, device, config, include_test=args.test)
+    if args.overwrite:
+        _remove_earlier_run(out)  # only now that the data loaded: a failed start keeps the earlier run
     bar = None if args.no_progress else _ProgressBar(config.epochs, config.batch_size)
     callbacks = Callbacks()
     if bar is not None:
@@ -142,7 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             data,
             config,
             device=device,
-            out_dir=args.out,
+            out_dir=out,
             resume=args.resume,
             evaluate_test=args.test,
             callbacks=callbacks,
@@ -156,7 +198,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     line = f"validation accuracy {result.accuracy:.4f}" if result.accuracy is not None else "no validation set"
     if result.test_accuracy is not None:
         line += f", test accuracy {result.test_accuracy:.4f}"
-    print(f"{line}; {result.seconds:.1f} s, {result.images_per_second:,.0f} images/s; wrote {Path(args.out)}")
+    print(f"{line}; {result.seconds:.1f} s, {result.images_per_second:,.0f} images/s; wrote {out}")
     return 0
 
 

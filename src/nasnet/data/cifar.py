@@ -12,12 +12,14 @@ import hashlib
 import io
 import pickle
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nasnet.data.archive import read_tar
 from nasnet.data.arrays import DataError, Dataset, ImageArray
 from nasnet.fileio import update_with_file
 
@@ -126,8 +128,8 @@ def detect_cifar(path: Path) -> CifarSpec | None:
                     names.append(member.name)
                     if len(names) >= 20:
                         break
-        except (tarfile.TarError, OSError, EOFError):
-            return None
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
+            return None  # not CIFAR as far as can be seen; a damaged archive is refused when it is read
         for spec in CIFAR_SPECS.values():
             if any(Path(n).name == spec.meta_file or Path(n).parts[:1] == (spec.folder,) for n in names):
                 return spec
@@ -144,16 +146,8 @@ def _read_members(path: Path, spec: CifarSpec) -> dict[str, bytes]:
             if file.is_file():
                 found[name] = file.read_bytes()
         return found
-    try:
-        with tarfile.open(path) as archive:
-            for member in archive:
-                name = Path(member.name).name
-                if member.isfile() and name in wanted:
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        found[name] = handle.read()
-    except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-        raise DataError(f"{path}: truncated or corrupt archive ({type(err).__name__}: {err})") from None
+    for member, data in read_tar(path, lambda member: Path(member).name in wanted).files:
+        found[Path(member).name] = data
     return found
 
 

@@ -10,6 +10,13 @@ cached under a key of the content: the archive's SHA-256, or for a directory
 every file's path, size and modification time. The second run loads the
 arrays in seconds. Cache entries are written to a temporary folder and renamed
 into place, so an interrupted decode never leaves a half-written entry.
+
+An archive is read to its very end (see `nasnet.data.archive`): a truncated or
+damaged one is refused, never decoded into a shorter dataset, and nothing is
+cached. The structural checks (layout, empty class folders, at least two
+classes) run on every load of a directory, whether or not its arrays are cached;
+an archive's cache entry is keyed by its exact bytes, so the checks it passed
+when decoded still hold.
 """
 
 from __future__ import annotations
@@ -20,7 +27,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import tarfile
 import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -30,13 +36,16 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from nasnet.data.archive import looks_like_tar, read_tar
 from nasnet.data.arrays import DataError, Dataset, ImageArray
 from nasnet.data.locations import cache_root
 from nasnet.fileio import update_with_file
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
-CACHE_VERSION = 1
+# 2: entries written by version 1 may hold a damaged archive's images, read short without a word.
+CACHE_VERSION = 2
+MIN_CLASSES = 2
 _CHUNK = 1000
 _PARALLEL_THRESHOLD = 4000
 
@@ -48,6 +57,14 @@ class _Entry:
     name: str  # path inside the archive or folder, for messages
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Each image's split and class, once the structural checks have passed."""
+
+    entries: list[_Entry]
+    classes: tuple[str, ...]  # the training split's class names, sorted
+
+
 def _decode_one(data: bytes, name: str, image_size: int | None) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -55,8 +72,10 @@ def _decode_one(data: bytes, name: str, image_size: int | None) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             rgb = image.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise DataError(f"{name}: unreadable image ({err})") from None
+    except UnidentifiedImageError:
+        raise DataError(f"{name}: unreadable image (not a JPEG, PNG, BMP or WebP image)") from None
+    except Exception as err:  # PIL's decoders raise OSError, ValueError, struct.error, EOFError... on bad bytes
+        raise DataError(f"{name}: unreadable image ({type(err).__name__}: {err})") from None
     if image_size is not None:
         rgb = _resize_center_crop(rgb, image_size)
     return np.asarray(rgb, dtype=np.uint8)
@@ -81,21 +100,14 @@ def _decode_chunk(items: list[tuple[str, bytes]], image_size: int | None) -> lis
         return err
 
 
+def _is_image_name(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
 def _read_tar(path: Path) -> tuple[list[tuple[str, bytes]], set[str]]:
-    files: list[tuple[str, bytes]] = []
-    directories: set[str] = set()
-    try:
-        with tarfile.open(path) as archive:
-            for member in archive:
-                if member.isdir():
-                    directories.add(member.name.rstrip("/"))
-                elif member.isfile() and PurePosixPath(member.name).suffix.lower() in IMAGE_EXTENSIONS:
-                    handle = archive.extractfile(member)
-                    if handle is not None:
-                        files.append((member.name, handle.read()))
-    except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: truncated or corrupt archive ({type(err).__name__}: {err})") from None
-    return files, directories
+    """The images and folders of the archive, read to its end; a damaged archive raises `DataError`."""
+    contents = read_tar(path, _is_image_name)
+    return contents.files, contents.directories
 
 
 def _walk_directory(path: Path) -> tuple[list[str], set[str]]:
@@ -123,7 +135,8 @@ def _strip_wrapper(parts_list: list[tuple[str, ...]]) -> int:
     return depth
 
 
-def _plan(names: list[str], directories: set[str], source: str) -> tuple[list[_Entry], dict[str, list[str]]]:
+def _plan(names: list[str], directories: set[str], source: str) -> _Layout:
+    """Each image's split and class; raises `DataError` for a layout that is not a usable ImageFolder."""
     if not names:
         raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
     parts_list = [PurePosixPath(n).parts for n in names]
@@ -141,13 +154,46 @@ def _plan(names: list[str], directories: set[str], source: str) -> tuple[list[_E
         raise DataError(
             f"{source}: not an ImageFolder layout (<class>/<image> or <split>/<class>/<image>); for example {example!r}"
         )
-    classes: dict[str, list[str]] = {}
-    for entry in entries:
-        classes.setdefault(entry.split, [])
-        if entry.label not in classes[entry.split]:
-            classes[entry.split].append(entry.label)
     _check_empty_class_folders(directories, entries, skip, split_depth, source)
-    return entries, classes
+    return _Layout(entries, _training_classes(entries, source))
+
+
+def _training_classes(entries: list[_Entry], source: str) -> tuple[str, ...]:
+    classes: dict[str, set[str]] = {}
+    for entry in entries:
+        classes.setdefault(entry.split, set()).add(entry.label)
+    if "train" not in classes:
+        raise DataError(f"{source}: no 'train' split (found {sorted(classes)})")
+    unknown = set().union(*classes.values()) - classes["train"]
+    if unknown:
+        raise DataError(f"{source}: classes {sorted(unknown)} appear outside the training split only")
+    _check_class_count(sorted(classes["train"]), source)
+    return tuple(sorted(classes["train"]))
+
+
+def _check_class_count(classes: list[str] | tuple[str, ...], source: str) -> None:
+    if len(classes) < MIN_CLASSES:
+        raise DataError(
+            f"{source}: only {len(classes)} class ({', '.join(map(repr, classes))}); a classifier needs at least "
+            f"{MIN_CLASSES} class folders"
+        )
+
+
+def _check_dataset(dataset: Dataset, source: str) -> None:
+    """The checks every load passes, from the cache or a fresh decode: enough classes, each with training images."""
+    _check_class_count(dataset.classes, source)
+    for split, array in (("train", dataset.train), ("test", dataset.test)):
+        if array is not None and len(array) and not 0 <= array.labels.min() <= array.labels.max() < dataset.num_classes:
+            raise DataError(f"{source}: {split} labels fall outside the {dataset.num_classes} classes")
+    counts = np.bincount(dataset.train.labels, minlength=dataset.num_classes)
+    empty = [name for name, count in zip(dataset.classes, counts, strict=True) if count == 0]
+    if empty:
+        raise DataError(f"{source}: class {empty[0]!r} has no training images")
+
+
+def _matches_layout(dataset: Dataset, layout: _Layout) -> bool:
+    train_images = sum(entry.split == "train" for entry in layout.entries)
+    return dataset.classes == layout.classes and len(dataset.train) == train_images
 
 
 def _check_empty_class_folders(
@@ -209,39 +255,42 @@ def _stack(images: list[np.ndarray], names: list[str], source: str) -> np.ndarra
     return np.stack(images)
 
 
-def _decode_dataset(path: Path, image_size: int | None, workers: int) -> Dataset:
+def _plan_directory(path: Path) -> _Layout:
+    return _plan(*_walk_directory(path), str(path))
+
+
+def _read_directory_images(path: Path, layout: _Layout) -> list[tuple[str, bytes]]:
+    items = []
+    for entry in layout.entries:
+        try:
+            items.append((f"{path}/{entry.name}", (path / entry.name).read_bytes()))
+        except OSError as err:
+            raise DataError(f"{path / entry.name}: cannot read ({err.strerror})") from None
+    return items
+
+
+def _decode_dataset(path: Path, layout: _Layout | None, image_size: int | None, workers: int) -> Dataset:
+    """Decode every image; ``layout`` is the directory's (an archive's is planned from what it holds)."""
     source = str(path)
-    if path.is_dir():
-        names, directories = _walk_directory(path)
-        entries, classes = _plan(names, directories, source)
-        items = []
-        for entry in entries:
-            try:
-                items.append((f"{source}/{entry.name}", (path / entry.name).read_bytes()))
-            except OSError as err:
-                raise DataError(f"{path / entry.name}: cannot read ({err.strerror})") from None
+    if layout is not None:
+        items = _read_directory_images(path, layout)
     else:
         files, directories = _read_tar(path)
-        entries, classes = _plan([n for n, _ in files], directories, source)
+        layout = _plan([n for n, _ in files], directories, source)
         items = [(f"{source}:{name}", data) for name, data in files]
-    class_names = tuple(sorted(classes.get("train") or next(iter(classes.values()))))
-    unknown = {label for split in classes.values() for label in split} - set(class_names)
-    if unknown:
-        raise DataError(f"{source}: classes {sorted(unknown)} appear outside the training split only")
-    index = {label: i for i, label in enumerate(class_names)}
+    entries = layout.entries
+    index = {label: i for i, label in enumerate(layout.classes)}
     images = _decode_all(items, image_size, workers)
     names = [name for name, _ in items]
     stacked = _stack(images, names, source)
     labels = np.array([index[e.label] for e in entries], dtype=np.int64)
     splits = {e.split for e in entries}
-    if "train" not in splits:
-        raise DataError(f"{source}: no 'train' split (found {sorted(splits)})")
     parts: dict[str, ImageArray] = {}
     for split in splits:
         mask = np.array([e.split == split for e in entries])
         parts[split] = ImageArray(stacked[mask], labels[mask])
     test = parts.get("test") or parts.get("val")
-    return Dataset(path.name.split(".")[0], parts["train"], test, class_names, source)
+    return Dataset(path.name.split(".")[0], parts["train"], test, layout.classes, source)
 
 
 def _save_cache(entry: Path, dataset: Dataset) -> None:
@@ -299,13 +348,18 @@ def load_image_folder(
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
-    if path.is_file() and not tarfile.is_tarfile(path):
+    if path.is_file() and not looks_like_tar(path):
         raise DataError(f"{path}: not a directory or a .tar/.tar.gz archive (or a truncated one)")
     workers = workers or min(os.cpu_count() or 1, 8)
+    # A directory's structure is checked on every load: its cache key covers its files but not its folders.
+    layout = _plan_directory(path) if path.is_dir() else None
     entry = Path(cache_dir or cache_root() / "decoded") / _content_key(path, image_size)
-    if use_cache and (cached := _load_cache(entry)) is not None:
-        return cached
-    dataset = _decode_dataset(path, image_size, workers)
-    if use_cache:
+    cached = _load_cache(entry) if use_cache else None
+    if cached is not None and layout is not None and not _matches_layout(cached, layout):
+        shutil.rmtree(entry, ignore_errors=True)  # stale, from before a change the key cannot see: decode again
+        cached = None
+    dataset = cached if cached is not None else _decode_dataset(path, layout, image_size, workers)
+    _check_dataset(dataset, str(path))
+    if use_cache and cached is None:
         _save_cache(entry, dataset)
     return dataset
