@@ -69,10 +69,7 @@ def command_line(argv: list[str] | None = None, executable: str | None = None) -
 
 def relative_to_root(path: str | Path) -> str:
     """``path`` relative to the repository when it lies inside it (results name no machine's folders)."""
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+    return os.path.relpath(Path(path).resolve(), ROOT)
 
 
 def write_result(name: str, payload: dict[str, Any], device: str = "cpu", results_dir: Path | None = None) -> Path:

@@ -14,6 +14,7 @@ experiment can rebuild it on resume.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import time
@@ -171,19 +172,31 @@ def synthetic_costs(genotype: Genotype, base_filters: int = 16, cells_per_stack:
 
 
 class SyntheticEvaluator(Evaluator):
-    """Instant rewards from `synthetic_objective`, optional seeded noise and a fixed delay per trial."""
+    """Instant rewards from `synthetic_objective`, optional seeded noise and a fixed delay per trial.
+
+    By default the noise is seeded by the genotype (the same cell always scores
+    the same); ``noise_per_trial=True`` seeds it by the trial too, like the
+    run-to-run noise of real training, so that evaluating a cell again gives
+    another value.
+    """
 
     kind = "synthetic"
 
-    def __init__(self, noise: float = 0.0, delay: float = 0.0, fail_rate: float = 0.0) -> None:
+    def __init__(
+        self, noise: float = 0.0, delay: float = 0.0, fail_rate: float = 0.0, noise_per_trial: bool = False
+    ) -> None:
         if noise < 0 or delay < 0 or not 0 <= fail_rate <= 1:
             raise EvaluatorError("synthetic evaluator: noise and delay must be >= 0, fail_rate in [0, 1]")
         self.noise = noise
         self.delay = delay
         self.fail_rate = fail_rate
+        self.noise_per_trial = bool(noise_per_trial)
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "noise": self.noise, "delay": self.delay, "fail_rate": self.fail_rate}
+        spec = {"kind": self.kind, "noise": self.noise, "delay": self.delay, "fail_rate": self.fail_rate}
+        if self.noise_per_trial:
+            spec["noise_per_trial"] = True
+        return spec
 
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult:
         start = time.perf_counter()
@@ -194,8 +207,11 @@ class SyntheticEvaluator(Evaluator):
             return EvalResult.failed("synthetic failure", time.perf_counter() - start)
         value = synthetic_objective(genotype)
         if self.noise:
-            # Noise seeded by the genotype: the same cell always scores the same.
-            value += self.noise * ((digest >> 16) % 2001 - 1000) / 1000
+            # Noise seeded by the genotype (and, if asked, the trial): reproducible either way.
+            seed = digest >> 16
+            if self.noise_per_trial:
+                seed = int(hashlib.sha256(f"{digest}:{trial}".encode()).hexdigest()[:12], 16)
+            value += self.noise * (seed % 2001 - 1000) / 1000
         return EvalResult("ok", value, synthetic_costs(genotype), time.perf_counter() - start)
 
 

@@ -44,6 +44,9 @@ from nasnet.train.loader import DeviceArray, DeviceData, eval_batches, steps_per
 from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory
 
 STATE_FILE = "checkpoint.pt"
+# On the CPU, evaluation batches of 1,000 raised a search worker's peak memory from 3.3 to 4.9 GB and a
+# child's time from 23 to 60 s (bench/worker_memory.py, 500 training images): larger is not faster there.
+CPU_EVAL_BATCH = 256
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.jsonl"
 RESULT_FILE = "result.json"
@@ -343,7 +346,8 @@ class _Run:
         if array is None or len(array) == 0:
             return None
         c = self.config
-        return evaluate(self.eval_model, array, self.data, c.eval_batch_size, c.channels_last, c.precision, c.tta)
+        batch = c.eval_batch_size if self.device.type != "cpu" else min(c.eval_batch_size, CPU_EVAL_BATCH)
+        return evaluate(self.eval_model, array, self.data, batch, c.channels_last, c.precision, c.tta)
 
 
 def _write_metrics(out_dir: Path, curve: list[dict[str, Any]]) -> None:
