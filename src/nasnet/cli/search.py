@@ -28,6 +28,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     target = search.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", help="experiment directory for a new search")
     target.add_argument("--resume", metavar="DIR", help="continue the search in DIR")
+    search.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --out: replace the experiment already in OUT, deleting its trials (never a damaged one)",
+    )
     search.add_argument("--evaluator", choices=("train", "synthetic"), default="train")
     search.add_argument("--data", help="dataset for --evaluator train: cifar10, cifar100 or a path")
     search.add_argument("--preset", default="search", choices=list_presets(), help="child training recipe")
@@ -136,6 +141,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         "progress": progress,
     }
     if args.resume:
+        if args.overwrite:
+            raise NasnetError("--overwrite goes with --out (it replaces an experiment); --resume continues one")
         summary = search(out=args.resume, resume=True, **common)
     else:
         if args.trials is None and args.hours is None:
@@ -148,6 +155,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             seed=args.seed,
             strategy_options=parse_assignments(args.option, "--option"),
             dedup=not args.no_dedup,
+            overwrite=args.overwrite,
             **common,
         )
     if args.json:

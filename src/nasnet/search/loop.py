@@ -4,7 +4,10 @@ Every result is committed to the store before the strategy hears of it. The
 strategy's state is snapshotted every ``snapshot_every`` results; on resume
 the latest snapshot is loaded and the asks and results recorded after it are
 replayed, so the strategy continues exactly where it was, whatever stopped
-it (Ctrl-C, a crash, kill -9). Trials that were in flight run again.
+it (Ctrl-C, a crash, kill -9). Trials that were in flight run again. A
+snapshot whose checksum fails (or that will not load) is never used: the
+previous snapshot, or else the strategy's initial state, takes its place with
+a longer replay, and a `SnapshotWarning` says so.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, exception_summary
 from nasnet.search.evaluators import EvalResult, Evaluator, make_evaluator
 from nasnet.search.rewards import RewardError, RewardFn, make_reward, reward_spec
 from nasnet.search.strategy import Strategy, Trial, make_strategy
@@ -31,6 +35,7 @@ from nasnet.store.sqlite import (
     STATUS_WAITING,
     TERMINAL,
     ExperimentStore,
+    Snapshot,
     TrialRecord,
 )
 
@@ -46,6 +51,10 @@ class SearchError(NasnetError):
 
 class SearchInterrupted(NasnetError):
     """The search was stopped by the user; it can be resumed."""
+
+
+class SnapshotWarning(RuntimeWarning):
+    """A strategy snapshot was damaged or would not load; an older one, or a full replay, took its place."""
 
 
 @dataclass
@@ -156,11 +165,7 @@ class _Search:
     # ---- restoring --------------------------------------------------------------------------
 
     def restore(self) -> None:
-        snapshot = self.store.load_snapshot()
-        seq = 0
-        if snapshot is not None and snapshot.strategy == self.strategy.name:
-            self.strategy.load_bytes(snapshot.state)
-            seq = snapshot.event_seq
+        seq = self._load_snapshot()
         for kind, record in self.store.events_after(seq):
             if kind == "ask":
                 proposal = self.strategy.ask()
@@ -168,6 +173,47 @@ class _Search:
                     self.divergences += 1  # the store's trials are the truth; the strategy carries on
             else:
                 self.strategy.tell(self._trial(record), record.reward if record.status == STATUS_COMPLETE else None)
+
+    def _load_snapshot(self) -> int:
+        """Load the newest usable snapshot into the strategy; returns its event number (0: none was usable)."""
+        initial = self.strategy.to_bytes()  # to undo a load that fails half-way
+        rejected: list[tuple[Snapshot, str]] = []
+        for snapshot in self.store.snapshots():
+            problem = self._snapshot_problem(snapshot)
+            if problem is None:
+                try:
+                    self.strategy.load_bytes(snapshot.state)
+                except Exception as err:  # a snapshot without a checksum can hold anything
+                    self.strategy.load_bytes(initial)
+                    problem = "it does not load: " + " ".join(exception_summary(err).split())[:300]  # one line
+            if problem is None:
+                self._warn_rejected(rejected, snapshot)
+                return snapshot.event_seq
+            rejected.append((snapshot, problem))
+        self._warn_rejected(rejected, None)
+        return 0
+
+    def _snapshot_problem(self, snapshot: Snapshot) -> str | None:
+        if snapshot.damaged:
+            return "damaged: its SHA-256 checksum does not match"
+        if snapshot.strategy != self.strategy.name:
+            return f"it belongs to strategy {snapshot.strategy!r}, not {self.strategy.name!r}"
+        return None
+
+    def _warn_rejected(self, rejected: list[tuple[Snapshot, str]], used: Snapshot | None) -> None:
+        """One line: which snapshots were not used and why, and what was used instead."""
+        if not rejected:
+            return
+        bad = "; ".join(f"the snapshot at event {snapshot.event_seq} ({problem})" for snapshot, problem in rejected)
+        start = used.event_seq if used is not None else 0
+        instead = (
+            f"using the snapshot at event {start} and replaying the {self.store.event_seq - start} events after it"
+            if used is not None
+            else f"rebuilding the strategy by replaying all {self.store.event_seq} events from the start"
+        )
+        warnings.warn(
+            f"{self.store.directory}: strategy snapshot not used: {bad}; {instead}", SnapshotWarning, stacklevel=5
+        )
 
     @staticmethod
     def _trial(record: TrialRecord) -> Trial:
@@ -388,6 +434,7 @@ def search(
     executor: Executor | None = None,
     progress: Progress | None = None,
     snapshot_every: int = 100,
+    overwrite: bool = False,
 ) -> SearchSummary:
     """Run (or with ``resume=True`` continue) a search in the experiment directory ``out``.
 
@@ -405,13 +452,18 @@ def search(
             given, replace the stored budget.
         executor: where trials run: by default a `LocalExecutor` (one worker
             process per GPU, or one on CPU), or this process for a plain function.
+        overwrite: replace (delete the trials of) an experiment already in ``out``;
+            without it a new search refuses such a directory. A damaged database is never replaced.
     """
     directory = Path(out)
+    if overwrite and resume:
+        raise SearchError("overwrite=True (--overwrite) replaces an experiment; it cannot go with resume=True")
     if not resume:
         if trials is None and hours is None:
             raise SearchError("give a budget: trials=N and/or hours=H")
         if evaluator is None:
             raise SearchError("give an evaluator, e.g. {'kind': 'train', 'data': 'cifar10'} or {'kind': 'synthetic'}")
+        ExperimentStore.check_can_create(directory, overwrite)  # before the evaluator's preparation, which may be long
         evaluator_obj = make_evaluator(evaluator)
         strategy_obj = make_strategy(strategy, space, seed, **(strategy_options or {}))
         reward_fn = make_reward(reward) if not callable(reward) or isinstance(reward, str) else reward
@@ -428,7 +480,7 @@ def search(
             "dedup": dedup,
             "space": _space_spec(space),
         }
-        store = ExperimentStore.create(directory, config)
+        store = ExperimentStore.create(directory, config, overwrite=overwrite)
     else:
         store = ExperimentStore.open(directory)
         try:

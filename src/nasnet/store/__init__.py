@@ -7,10 +7,12 @@ from nasnet.store.sqlite import (
     STATUS_RUNNING,
     STATUS_WAITING,
     TERMINAL,
+    DamagedStoreError,
     ExperimentStore,
     Snapshot,
     StoreError,
     TrialRecord,
+    snapshot_checksum,
 )
 
 __all__ = [
@@ -20,8 +22,10 @@ __all__ = [
     "STATUS_RUNNING",
     "STATUS_WAITING",
     "TERMINAL",
+    "DamagedStoreError",
     "ExperimentStore",
     "Snapshot",
     "StoreError",
     "TrialRecord",
+    "snapshot_checksum",
 ]

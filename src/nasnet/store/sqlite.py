@@ -8,6 +8,14 @@ snapshot, then replay the asks and results recorded after it, in order.
 
 Only the search driver writes; `nasnet status` and `nasnet top` may read at
 any time. A lock file keeps a second driver out of a running experiment.
+
+Nothing here deletes trials unless asked to (``overwrite=True``): a damaged
+database (SQLite's quick_check fails, or a read reports corruption) is named
+as damaged and left byte for byte as it is, and a new experiment is written
+beside the old one and renamed into place, so a crash never leaves half of
+either. Strategy snapshots carry a SHA-256 checksum and the previous snapshot
+is kept, so a damaged newest snapshot costs a longer replay, never a broken
+strategy.
 """
 
 from __future__ import annotations
@@ -15,14 +23,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
+import hashlib
 import json
 import os
+import shlex
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nasnet.errors import NasnetError
 from nasnet.space.genotype import Genotype
@@ -30,7 +41,13 @@ from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
 
 DB_FILE = "experiment.db"
 LOCK_FILE = ".lock"
-SCHEMA_VERSION = 1
+NEW_DB_FILE = f".{DB_FILE}.new"  # a new experiment is written here, then renamed to DB_FILE
+OLD_DB_FILE = f".{DB_FILE}.old"  # the experiment being replaced, for the moment of the swap
+WAL_SUFFIXES = ("-wal", "-shm")
+SCHEMA_VERSION = 2  # 2: two checksummed strategy snapshots
+SUPPORTED_SCHEMAS = (1, 2)  # 1 is migrated when a writer opens it
+SNAPSHOT_SLOTS = (1, 2)
+QUICK_CHECK_LINES = 3  # how many of quick_check's complaints an error quotes
 
 STATUS_RUNNING = "running"
 STATUS_WAITING = "waiting"  # an identical genotype is being trained; this trial takes its result
@@ -64,17 +81,69 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE INDEX IF NOT EXISTS trials_by_hash ON trials (genotype_hash, status);
 CREATE INDEX IF NOT EXISTS trials_by_status ON trials (status);
 CREATE TABLE IF NOT EXISTS strategy_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
+    id INTEGER PRIMARY KEY CHECK (id IN (1, 2)),
     strategy TEXT NOT NULL,
     event_seq INTEGER NOT NULL,
     state BLOB NOT NULL,
-    saved_at REAL NOT NULL
+    saved_at REAL NOT NULL,
+    sha256 TEXT
 );
 """
+# sha256: of strategy, event_seq and state (see `snapshot_checksum`); NULL in a snapshot migrated from schema 1.
 
 
 class StoreError(NasnetError):
     """The experiment directory is missing, locked, or not a nasnet experiment."""
+
+
+class DamagedStoreError(StoreError):
+    """The experiment database is damaged; nasnet leaves it untouched and says how to recover it."""
+
+    def __init__(self, db_path: Path, problem: str) -> None:
+        self.db_path = db_path
+        self.problem = problem
+        recover = f'sqlite3 {shlex.quote(str(db_path))} ".recover" | sqlite3 recovered.db'
+        super().__init__(
+            f"{db_path} is damaged ({problem}); nasnet has not changed or deleted it. "
+            f"Copy out what it still holds with: {recover}"
+        )
+
+
+def _is_corruption(err: sqlite3.DatabaseError) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB: the file's contents are wrong (not a busy lock or a failed open)."""
+    code = getattr(err, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return type(err) is sqlite3.DatabaseError  # the class sqlite3 gives exactly these two codes
+
+
+def _read_error(db_path: Path, err: sqlite3.DatabaseError) -> StoreError:
+    """The StoreError for an SQLite error met while reading ``db_path``."""
+    if _is_corruption(err):
+        return DamagedStoreError(db_path, f"SQLite: {err}")
+    return StoreError(f"{db_path}: cannot be read as an experiment database (SQLite: {err})")
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _reports_damage(method: _Method) -> _Method:
+    """Turn corruption that SQLite meets in ``method`` into a one-line DamagedStoreError.
+
+    quick_check at open catches structural damage; this catches what it cannot see
+    (or what happens to the file while the experiment runs).
+    """
+
+    @functools.wraps(method)
+    def checked(self: ExperimentStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            if _is_corruption(err):
+                raise DamagedStoreError(self.directory / DB_FILE, f"SQLite: {err}") from None
+            raise
+
+    return checked  # type: ignore[return-value]
 
 
 @dataclass
@@ -106,11 +175,158 @@ class TrialRecord:
         return out
 
 
+def snapshot_checksum(strategy: str, event_seq: int, state: bytes) -> str:
+    """SHA-256 over everything a restore relies on: a flipped event number misleads it as much as a flipped byte."""
+    digest = hashlib.sha256(f"{strategy}\n{event_seq}\n".encode())
+    digest.update(state)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Snapshot:
     strategy: str
     event_seq: int
     state: bytes
+    checksum: str | None = None  # None: saved by schema 1, which kept no checksum
+    slot: int = 1
+    saved_at: float = 0.0
+
+    @property
+    def verified(self) -> bool:
+        return self.checksum is not None and self.checksum == snapshot_checksum(
+            self.strategy, self.event_seq, self.state
+        )
+
+    @property
+    def damaged(self) -> bool:
+        """Its bytes differ from those saved (a snapshot without a checksum cannot be judged here)."""
+        return self.checksum is not None and not self.verified
+
+
+@dataclass(frozen=True)
+class _Contents:
+    """What an experiment database holds, as far as deciding whether it may be replaced."""
+
+    configured: bool  # the config row committed
+    trials: int
+    schema: int | None
+
+    @property
+    def holds_experiment(self) -> bool:
+        return self.configured or self.trials > 0
+
+
+def _wal_bytes(db_path: Path) -> int:
+    wal = Path(f"{db_path}-wal")
+    return wal.stat().st_size if wal.is_file() else 0
+
+
+def _quick_check(db: sqlite3.Connection) -> list[str]:
+    """SQLite's quick_check complaints (empty when the file's structure is sound)."""
+    lines = [str(row[0]) for row in db.execute(f"PRAGMA quick_check({QUICK_CHECK_LINES})")]
+    return [] if lines == ["ok"] else lines
+
+
+def _examine(db_path: Path) -> _Contents:
+    """What ``db_path`` holds, read without writing a byte of it; DamagedStoreError if it is damaged.
+
+    A 0-byte file with no write-ahead log beside it holds nothing (a creation that died before
+    SQLite wrote a page, or a file truncated to nothing): it counts as an interrupted creation.
+    """
+    if db_path.stat().st_size == 0:
+        wal = _wal_bytes(db_path)
+        if wal:  # SQLite would discard that log when it opens an empty database for writing
+            raise DamagedStoreError(db_path, f"0 bytes, but its write-ahead log {db_path.name}-wal holds {wal} bytes")
+        return _Contents(configured=False, trials=0, schema=None)
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            problems = _quick_check(db)
+            if problems:
+                raise DamagedStoreError(db_path, "SQLite quick_check: " + "; ".join(problems))
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            meta: dict[str, str] = {}
+            if "meta" in tables:
+                meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('config', 'schema_version')"))
+            trials = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] if "trials" in tables else 0
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as err:
+        raise _read_error(db_path, err) from None
+    schema = meta.get("schema_version")
+    return _Contents(
+        configured="config" in meta, trials=trials, schema=int(schema) if schema and schema.isdigit() else None
+    )
+
+
+def _remove_database(db_path: Path) -> None:
+    for name in (db_path.name, *(db_path.name + suffix for suffix in (*WAL_SUFFIXES, "-journal"))):
+        (db_path.parent / name).unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_new_database(directory: Path, config: dict[str, Any]) -> Path:
+    """A complete new experiment database beside DB_FILE, committed to disk in one file."""
+    fresh = directory / NEW_DB_FILE
+    _remove_database(fresh)  # the remains of a creation that died: they were never an experiment
+    db = sqlite3.connect(fresh, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, ready to be renamed
+        with _transaction(db):
+            for statement in _SCHEMA.strip().split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            for key, value in (
+                ("schema_version", str(SCHEMA_VERSION)),
+                ("config", _dumps(config)),
+                ("created_at", str(time.time())),
+                ("elapsed_seconds", "0"),
+            ):
+                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
+    finally:
+        db.close()
+    return fresh
+
+
+def _swap_in(fresh: Path, db_path: Path) -> None:
+    """Rename ``fresh`` to ``db_path``; the old database and its WAL files go aside first, then away.
+
+    SQLite applies a ``-wal`` file to whatever database sits beside it, so the old one's log must
+    never meet the new file; and until the rename the old experiment stays whole under OLD_DB_FILE.
+    """
+    aside = db_path.with_name(OLD_DB_FILE)
+    _remove_database(aside)  # only ever a leftover of a replacement that completed: DB_FILE is here
+    moved: list[str] = []
+    try:
+        for suffix in ("", *WAL_SUFFIXES):  # the database first: a log without its database is never opened
+            if Path(f"{db_path}{suffix}").exists():
+                os.replace(f"{db_path}{suffix}", f"{aside}{suffix}")
+                moved.append(suffix)
+        os.replace(fresh, db_path)
+    except BaseException:
+        for suffix in reversed(moved):  # put the old experiment back as it was
+            os.replace(f"{aside}{suffix}", f"{db_path}{suffix}")
+        raise
+    _fsync_directory(db_path.parent)
+    _remove_database(aside)
+
+
+def _set_aside_error(path: Path) -> StoreError | None:
+    """The error for a directory whose old experiment went aside and whose new one never arrived."""
+    aside = path / OLD_DB_FILE
+    if (path / DB_FILE).exists() or not aside.is_file():
+        return None
+    return StoreError(
+        f"{path}: replacing the experiment was interrupted; the old one is {aside}: rename it (and any "
+        f"{OLD_DB_FILE}-wal) back to {DB_FILE} (and {DB_FILE}-wal) to keep it, or delete them to start afresh"
+    )
 
 
 def _dumps(obj: Any) -> str:
@@ -149,6 +365,7 @@ class ExperimentStore:
         self._db = connection
         self._lock_fd = lock_fd
         self._seq = self._max_seq()
+        self._newest_slot: int | None = None  # the snapshot slot this process wrote last
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -178,41 +395,58 @@ class ExperimentStore:
         return fd
 
     @classmethod
-    def create(cls, directory: str | os.PathLike[str], config: dict[str, Any]) -> ExperimentStore:
-        """Start a new experiment in ``directory`` (which must not hold one already)."""
-        path = Path(directory)
-        if (path / DB_FILE).exists() and not cls._interrupted_creation(path / DB_FILE):
-            raise StoreError(f"{path}: already holds an experiment; continue it with --resume, or use a new folder")
-        path.mkdir(parents=True, exist_ok=True)
-        lock = cls._lock(path)
-        for leftover in (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm"):
-            (path / leftover).unlink(missing_ok=True)
-        db = cls._connect(path / DB_FILE, readonly=False)
-        with _transaction(db):
-            for statement in _SCHEMA.strip().split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            for key, value in (
-                ("schema_version", str(SCHEMA_VERSION)),
-                ("config", _dumps(config)),
-                ("created_at", str(time.time())),
-                ("elapsed_seconds", "0"),
-            ):
-                db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, value))
-        return cls(path, db, lock)
+    def check_can_create(cls, directory: str | os.PathLike[str], overwrite: bool = False) -> None:
+        """Raise StoreError unless a new experiment may be written to ``directory``.
 
-    @staticmethod
-    def _interrupted_creation(db_path: Path) -> bool:
-        """True for a database whose creation never committed (no config row)."""
+        An experiment (a config or any trial) is replaced only with ``overwrite``; a damaged
+        database, or a write-ahead log without its database, never.
+        """
+        path = Path(directory)
+        db_path = path / DB_FILE
+        set_aside = _set_aside_error(path)
+        if set_aside is not None:
+            raise set_aside
+        if not db_path.exists():
+            wal = _wal_bytes(db_path)
+            if wal:
+                raise StoreError(
+                    f"{path}: holds {DB_FILE}-wal ({wal} bytes) but no {DB_FILE}; move it away before starting here"
+                )
+            return
+        if not db_path.is_file():
+            raise StoreError(f"{db_path}: is not a file")
+        contents = _examine(db_path)
+        if contents.holds_experiment and not overwrite:
+            raise StoreError(
+                f"{path}: already holds an experiment ({contents.trials} trials); continue it with --resume {path}, "
+                "or replace it, deleting its trials, with --overwrite"
+            )
+
+    @classmethod
+    def create(
+        cls, directory: str | os.PathLike[str], config: dict[str, Any], overwrite: bool = False
+    ) -> ExperimentStore:
+        """Start a new experiment in ``directory``; one already there is replaced only with ``overwrite``."""
+        path = Path(directory)
+        cls.check_can_create(path, overwrite)
         try:
-            db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-            try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
-            finally:
+            path.mkdir(parents=True, exist_ok=True)
+            lock = cls._lock(path)
+        except OSError as err:
+            raise StoreError(f"{path}: cannot create the experiment directory ({err})") from None
+        db = None
+        try:
+            cls.check_can_create(path, overwrite)  # again, now that no one else can start here
+            _swap_in(_write_new_database(path, config), path / DB_FILE)
+            db = cls._connect(path / DB_FILE, readonly=False)
+            return cls(path, db, lock)
+        except BaseException as err:
+            if db is not None:
                 db.close()
-        except sqlite3.Error:
-            return True
-        return row is None
+            os.close(lock)
+            if isinstance(err, (OSError, sqlite3.Error)):
+                raise StoreError(f"{path}: cannot write the new experiment ({err})") from None
+            raise
 
     @classmethod
     def open(cls, directory: str | os.PathLike[str], readonly: bool = False) -> ExperimentStore:
@@ -220,27 +454,27 @@ class ExperimentStore:
         path = Path(directory)
         db_path = path / DB_FILE
         if not db_path.is_file():
-            raise StoreError(f"{path}: no experiment here (missing {DB_FILE})")
+            raise _set_aside_error(path) or StoreError(f"{path}: no experiment here (missing {DB_FILE})")
         lock = None if readonly else cls._lock(path)
         db = None
         try:
+            contents = _examine(db_path)  # before any writable connection: it must find damage untouched
+            if not contents.holds_experiment:
+                raise StoreError(_interrupted_message(path, db_path))
+            if contents.schema not in SUPPORTED_SCHEMAS:
+                raise StoreError(f"{db_path}: unsupported experiment schema {contents.schema!r}")
             db = cls._connect(db_path, readonly)
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is None or int(version[0]) != SCHEMA_VERSION:
-                raise StoreError(f"{db_path}: unsupported experiment schema {version[0] if version else None!r}")
-        except (sqlite3.DatabaseError, StoreError) as err:
+            if contents.schema != SCHEMA_VERSION and not readonly:
+                _migrate_to_two_snapshots(db)
+            return cls(path, db, lock)
+        except BaseException as err:
             if db is not None:
                 db.close()
             if lock is not None:
                 os.close(lock)
-            if cls._interrupted_creation(db_path):
-                raise StoreError(
-                    f"{path}: the experiment's creation was interrupted; start it again with --out {path}"
-                ) from None
-            if isinstance(err, StoreError):
-                raise
-            raise StoreError(f"{db_path}: not a nasnet experiment database ({err})") from None
-        return cls(path, db, lock)
+            if isinstance(err, sqlite3.DatabaseError):
+                raise _read_error(db_path, err) from None
+            raise
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -257,6 +491,7 @@ class ExperimentStore:
 
     # ---- meta ----------------------------------------------------------------------------
 
+    @_reports_damage
     def _get_meta(self, key: str, default: str | None = None) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
@@ -268,6 +503,7 @@ class ExperimentStore:
     def config(self) -> dict[str, Any]:
         return json.loads(self._get_meta("config", "{}") or "{}")
 
+    @_reports_damage
     def update_config(self, config: dict[str, Any]) -> None:
         with self._tx():
             self._set_meta("config", _dumps(config))
@@ -276,10 +512,12 @@ class ExperimentStore:
     def elapsed_seconds(self) -> float:
         return float(self._get_meta("elapsed_seconds", "0") or 0)
 
+    @_reports_damage
     def add_elapsed(self, seconds: float) -> None:
         with self._tx():
             self._set_meta("elapsed_seconds", str(self.elapsed_seconds + seconds))
 
+    @_reports_damage
     def _max_seq(self) -> int:
         row = self._db.execute("SELECT MAX(ask_seq), MAX(tell_seq) FROM trials").fetchone()
         return max(row[0] or 0, row[1] or 0)
@@ -300,6 +538,7 @@ class ExperimentStore:
 
     # ---- trials --------------------------------------------------------------------------
 
+    @_reports_damage
     def add_trial(
         self,
         genotype: Genotype,
@@ -359,6 +598,7 @@ class ExperimentStore:
         record.number = int(cursor.lastrowid)
         return record
 
+    @_reports_damage
     def mark_started(self, number: int, worker: str | None) -> None:
         with self._tx():
             self._db.execute(
@@ -366,6 +606,7 @@ class ExperimentStore:
                 (time.time(), worker, number),
             )
 
+    @_reports_damage
     def finish_trial(
         self,
         record: TrialRecord,
@@ -422,12 +663,14 @@ class ExperimentStore:
             attempts=attempts if attempts is not None else record.attempts,
         )
 
+    @_reports_damage
     def get_trial(self, number: int) -> TrialRecord:
         row = self._db.execute("SELECT * FROM trials WHERE number = ?", (number,)).fetchone()
         if row is None:
             raise StoreError(f"{self.directory}: no trial {number}")
         return _row_to_record(row)
 
+    @_reports_damage
     def find_result(self, genotype_hash: str) -> TrialRecord | None:
         """A finished, trained (not itself cached) trial of an equivalent genotype."""
         row = self._db.execute(
@@ -437,6 +680,7 @@ class ExperimentStore:
         ).fetchone()
         return _row_to_record(row) if row else None
 
+    @_reports_damage
     def trials(self, status: str | tuple[str, ...] | None = None) -> list[TrialRecord]:
         if status is None:
             rows = self._db.execute("SELECT * FROM trials ORDER BY number").fetchall()
@@ -448,6 +692,7 @@ class ExperimentStore:
             ).fetchall()
         return [_row_to_record(row) for row in rows]
 
+    @_reports_damage
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall()
         counts = {status: 0 for status in (STATUS_COMPLETE, STATUS_FAILED, STATUS_RUNNING, STATUS_WAITING)}
@@ -455,6 +700,7 @@ class ExperimentStore:
         counts["cached"] = self._db.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
         return counts
 
+    @_reports_damage
     def best(self, k: int = 10) -> list[TrialRecord]:
         rows = self._db.execute(
             "SELECT * FROM trials WHERE status = ? AND reward IS NOT NULL ORDER BY reward DESC, number LIMIT ?",
@@ -462,6 +708,7 @@ class ExperimentStore:
         ).fetchall()
         return [_row_to_record(row) for row in rows]
 
+    @_reports_damage
     def events_after(self, event_seq: int) -> Iterator[tuple[str, TrialRecord]]:
         """``("ask", trial)`` and ``("tell", trial)`` events after ``event_seq``, in order."""
         rows = self._db.execute(
@@ -474,8 +721,8 @@ class ExperimentStore:
                 events.append((record.ask_seq, "ask", record))
             if record.tell_seq is not None and record.tell_seq > event_seq:
                 events.append((record.tell_seq, "tell", record))
-        for _, kind, record in sorted(events, key=lambda e: e[0]):
-            yield kind, record
+        # a list, not a generator, so that reading the rows happens inside the damage check
+        return iter([(kind, record) for _, kind, record in sorted(events, key=lambda e: e[0])])
 
     # ---- strategy snapshots --------------------------------------------------------------
 
@@ -483,17 +730,76 @@ class ExperimentStore:
     def event_seq(self) -> int:
         return self._seq
 
+    @_reports_damage
     def save_snapshot(self, strategy: str, state: bytes) -> None:
+        """Store ``state`` as of the current event, keeping the previous snapshot as a fallback."""
+        slot = self._slot_to_replace()
+        checksum = snapshot_checksum(strategy, self._seq, state)
         with self._tx():
             self._db.execute(
-                "INSERT OR REPLACE INTO strategy_state (id, strategy, event_seq, state, saved_at) "
-                "VALUES (1, ?, ?, ?, ?)",
-                (strategy, self._seq, sqlite3.Binary(state), time.time()),
+                "INSERT OR REPLACE INTO strategy_state (id, strategy, event_seq, state, saved_at, sha256) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (slot, strategy, self._seq, sqlite3.Binary(state), time.time(), checksum),
             )
+        self._newest_slot = slot
+
+    def _slot_to_replace(self) -> int:
+        """An empty slot, else a damaged one, else the older: the newest good snapshot always survives."""
+        if self._newest_slot is not None:  # written by this process: the other slot is the one to reuse
+            return next(slot for slot in SNAPSHOT_SLOTS if slot != self._newest_slot)
+        snapshots = self.snapshots()
+        used = {snapshot.slot for snapshot in snapshots}
+        empty = [slot for slot in SNAPSHOT_SLOTS if slot not in used]
+        if empty:
+            return empty[0]
+        damaged = [snapshot.slot for snapshot in snapshots if snapshot.damaged]
+        return damaged[0] if damaged else snapshots[-1].slot
+
+    @_reports_damage
+    def snapshots(self) -> list[Snapshot]:
+        """Every stored strategy snapshot, newest first, checksums not yet compared."""
+        checksum = "sha256" if self._has_checksums() else "NULL"
+        rows = self._db.execute(
+            f"SELECT id, strategy, event_seq, state, saved_at, {checksum} FROM strategy_state "
+            "ORDER BY event_seq DESC, saved_at DESC, id DESC"
+        ).fetchall()
+        return [Snapshot(row[1], row[2], bytes(row[3]), checksum=row[5], slot=row[0], saved_at=row[4]) for row in rows]
 
     def load_snapshot(self) -> Snapshot | None:
-        row = self._db.execute("SELECT strategy, event_seq, state FROM strategy_state WHERE id = 1").fetchone()
-        return Snapshot(row[0], row[1], bytes(row[2])) if row else None
+        """The newest snapshot whose checksum matches (or that has none to compare, from schema 1)."""
+        return next((snapshot for snapshot in self.snapshots() if not snapshot.damaged), None)
+
+    def _has_checksums(self) -> bool:
+        """False for a schema-1 database opened read-only (a writer migrates it at open)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(strategy_state)")}
+        return "sha256" in columns
+
+
+def _interrupted_message(path: Path, db_path: Path) -> str:
+    if db_path.stat().st_size == 0:
+        return (
+            f"{db_path} is empty (0 bytes): the experiment's creation died before anything was stored, "
+            f"or the file was emptied; start it again with --out {path}"
+        )
+    return (
+        f"{path}: holds no experiment: its creation was interrupted before the config was stored "
+        f"({DB_FILE} has no config and no trials); start it again with --out {path}"
+    )
+
+
+def _migrate_to_two_snapshots(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: strategy_state takes two slots and a checksum column; the old snapshot keeps NULL."""
+    with _transaction(db):
+        db.execute("ALTER TABLE strategy_state RENAME TO strategy_state_v1")
+        for statement in _SCHEMA.strip().split(";"):
+            if "CREATE TABLE IF NOT EXISTS strategy_state" in statement:
+                db.execute(statement)
+        db.execute(
+            "INSERT INTO strategy_state (id, strategy, event_seq, state, saved_at, sha256) "
+            "SELECT id, strategy, event_seq, state, saved_at, NULL FROM strategy_state_v1"
+        )
+        db.execute("DROP TABLE strategy_state_v1")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 @contextlib.contextmanager
