@@ -262,8 +262,16 @@ def test_worker_setup_failure_is_reported(tmp_path, no_leftovers):
         search("random", out=tmp_path / "exp", evaluator=evaluator, trials=1, executor=LocalExecutor(workers=1))
 
 
-def test_ctrl_c_shuts_every_worker_down(tmp_path, no_leftovers):
+def _restore_sigint() -> None:
+    # A shell that runs the tests in the background starts them with SIGINT ignored, and children
+    # inherit that; Python only turns SIGINT into KeyboardInterrupt when it is not ignored at start.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_shut_every_worker_down(tmp_path, no_leftovers, signum, exit_code):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    directory = tmp_path / "exp"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -281,13 +289,14 @@ def test_ctrl_c_shuts_every_worker_down(tmp_path, no_leftovers):
             "--workers",
             "2",
             "--out",
-            str(tmp_path / "exp"),
+            str(directory),
             "--no-progress",
         ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_restore_sigint,
     )
     deadline = time.time() + 60
     workers: set[int] = set()
@@ -296,14 +305,16 @@ def test_ctrl_c_shuts_every_worker_down(tmp_path, no_leftovers):
         time.sleep(0.2)
     time.sleep(2.0)
     assert len(workers) >= 2
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
-    assert "Traceback" not in err
+    assert process.returncode == exit_code, err
+    assert "Traceback" not in err and f"nasnet search --resume {directory}" in err
     deadline = time.time() + 10
     while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")]
+    with ExperimentStore.open(directory, readonly=True) as store:
+        assert store.load_snapshot() is not None  # the strategy's state was saved on the way out
 
 
 # ---- Ray -------------------------------------------------------------------------------------------

@@ -32,3 +32,52 @@ def test_info_text_and_json_agree_on_the_shape_order(capsys):
     assert main(["info", "nasnet_a_mobile"]) == 0
     out = capsys.readouterr().out
     assert "C x H x W" in out and f"{c}x{h}x{w}" in out
+
+
+def test_training_reports_its_phases(tmp_path):
+    from nasnet.train import Callbacks
+
+    phases = []
+    config = get_preset("smoke", epochs=1, train_subset=None, val_subset=None, batch_size=32, eval_batch_size=64)
+    train(
+        NASNET_A,
+        random_splits(size=16),
+        config,
+        device="cpu",
+        out_dir=tmp_path,
+        evaluate_test=True,
+        callbacks=Callbacks(on_phase=phases.append),
+    )
+    assert phases == ["validating", "testing", "saving"]
+
+
+def _image_folder(root):
+    from test_data import make_image_folder
+
+    return make_image_folder(root, classes=("a", "b"), per_class=40, size=(8, 8))
+
+
+def test_cli_train_reports_wall_time_and_eval_uses_the_models_image_size(tmp_path, capsys):
+    data = _image_folder(tmp_path / "pets")
+    out = tmp_path / "run"
+    argv = ["train", "--arch", "nasnet_a", "--data", str(data), "--preset", "smoke", "--out", str(out)]
+    argv += ["--image-size", "16", "--val-size", "8", "--set", "train_subset=null", "--set", "val_subset=null"]
+    assert main([*argv, "--no-progress", "--device", "cpu"]) == 0
+    assert "s in all (" in capsys.readouterr().out
+    # The model was trained on 16 px images; eval resizes the 8 px folder to match without being told.
+    assert main(["eval", str(out), "--data", str(data), "--device", "cpu", "--json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
+
+
+def test_ctrl_c_during_training_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    import nasnet.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nasnet.train, "train", interrupted)
+    data = _image_folder(tmp_path / "pets")
+    argv = ["train", "--arch", "nasnet_a", "--data", str(data), "--preset", "smoke", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--val-size", "8", "--no-progress", "--device", "cpu"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted before the first checkpoint" in err

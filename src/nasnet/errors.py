@@ -7,6 +7,10 @@ class NasnetError(Exception):
     """Bad input or a failed operation, with a message that says what and where."""
 
 
+class Interrupted(NasnetError):
+    """Ctrl-C or SIGTERM stopped a command; the message says how to continue."""
+
+
 def exception_summary(err: BaseException) -> str:
     """``Type: message`` of ``err``, without a traceback (for failure reasons and worker reports)."""
     return "".join(traceback.format_exception_only(type(err), err)).strip()

@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from nasnet.errors import NasnetError, printable
+from nasnet.errors import Interrupted, NasnetError, printable
 
 EXIT_USAGE = 2
 
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, command: str) -> int:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
         return code
-    except SearchInterrupted as err:
+    except (SearchInterrupted, Interrupted) as err:
         return _interrupted(command, str(err))
     except NasnetError as err:
         print(f"{command}: error: {printable(str(err), 2000)}", file=sys.stderr)

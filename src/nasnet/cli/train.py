@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from nasnet.errors import NasnetError
+from nasnet.errors import Interrupted, NasnetError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -125,6 +126,10 @@ class _ProgressBar:
             metrics += f" val {val:.4f}"
         self.progress.update(self.task, metrics=metrics)
 
+    def on_phase(self, name: str) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, description=f"{name}...")
+
     def close(self) -> None:
         self.progress.stop()
 
@@ -177,7 +182,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar = None if args.no_progress else _ProgressBar(config.epochs, config.batch_size)
     callbacks = Callbacks()
     if bar is not None:
-        callbacks = Callbacks(on_step=bar.on_step, on_epoch=bar.on_epoch, on_start=bar.on_start)
+        callbacks = Callbacks(on_step=bar.on_step, on_epoch=bar.on_epoch, on_start=bar.on_start, on_phase=bar.on_phase)
+    started = time.perf_counter()
     try:
         result = train(
             args.arch,
@@ -189,6 +195,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             evaluate_test=args.test,
             callbacks=callbacks,
         )
+    except KeyboardInterrupt:
+        raise Interrupted(_resume_hint(out)) from None
     finally:
         if bar is not None:
             bar.close()
@@ -198,8 +206,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     line = f"validation accuracy {result.accuracy:.4f}" if result.accuracy is not None else "no validation set"
     if result.test_accuracy is not None:
         line += f", test accuracy {result.test_accuracy:.4f}"
-    print(f"{line}; {result.seconds:.1f} s, {result.images_per_second:,.0f} images/s; wrote {out}")
+    wall = time.perf_counter() - started
+    print(
+        f"{line}; {wall:.1f} s in all ({result.seconds:.1f} s training, {result.images_per_second:,.0f} images/s); "
+        f"wrote {out}"
+    )
     return 0
+
+
+def _resume_hint(out: Path) -> str:
+    from nasnet.train.trainer import STATE_FILE
+
+    if (out / STATE_FILE).is_file():
+        return f"interrupted; {out / STATE_FILE} holds the last checkpoint: run the same command with --resume"
+    return "interrupted before the first checkpoint (see the checkpoint_every field); nothing to resume"
+
+
+def _status(message: str, quiet: bool) -> contextlib.AbstractContextManager:
+    """A spinner on stderr while a long step runs (none with --json, whose stdout is for machines)."""
+    if quiet:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -215,7 +244,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         path = path / MODEL_FILE
     device = default_device(args.device)
     loaded = load_model(path, device)
-    splits = load_splits(args.data, val_size=args.val_size if args.split == "val" else 0, image_size=args.image_size)
+    image_size = args.image_size or loaded.model.config.image_size  # the size the model was trained at
+    with _status(f"loading {args.data}", args.json):
+        splits = load_splits(args.data, val_size=args.val_size if args.split == "val" else 0, image_size=image_size)
     array = splits.val if args.split == "val" else splits.test
     if array is None:
         raise DataError(f"{args.data}: has no {args.split} split")
@@ -227,7 +258,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     target = DeviceArray.from_array(array, device)
     stats = {"mean": torch.tensor(loaded.mean, device=device), "std": torch.tensor(loaded.std, device=device)}
     data = DeviceData(train=target, val=None, test=None, classes=tuple(loaded.classes), **stats)
-    accuracy = evaluate(loaded.model, target, data, tta=args.tta)
+    with _status(f"evaluating {len(array):,} {args.split} images on {device}", args.json):
+        accuracy = evaluate(loaded.model, target, data, tta=args.tta)
     if args.json:
         print(json.dumps({"checkpoint": str(path), "split": args.split, "images": len(array), "accuracy": accuracy}))
     else:

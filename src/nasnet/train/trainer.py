@@ -94,6 +94,7 @@ class Callbacks:
     on_step: Callable[[int, int], None] | None = None
     on_epoch: Callable[[dict[str, Any]], None] | None = None
     on_start: Callable[[int, int], None] | None = None  # (first step, total steps)
+    on_phase: Callable[[str], None] | None = None  # "validating", "testing", "saving": long steps after training
 
 
 class _NonFiniteLoss(Exception):
@@ -350,6 +351,11 @@ class _Run:
         return evaluate(self.eval_model, array, self.data, batch, c.channels_last, c.precision, c.tta)
 
 
+def _phase(callbacks: Callbacks, name: str) -> None:
+    if callbacks.on_phase is not None:
+        callbacks.on_phase(name)
+
+
 def _write_metrics(out_dir: Path, curve: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / METRICS_FILE, "".join(json.dumps(record) + "\n" for record in curve))
 
@@ -460,6 +466,7 @@ def _train_loop(
         record = run.train_epoch(callbacks)
         last = run.epoch == config.epochs
         if last or (config.eval_every and run.epoch % config.eval_every == 0):
+            _phase(callbacks, "validating")
             record["val_accuracy"] = run.validate(run.data.val)
         run.curve.append(record)
         if out is not None:
@@ -468,6 +475,8 @@ def _train_loop(
                 save_checkpoint(out / STATE_FILE, run.state_dict(config_dict))
         if callbacks.on_epoch is not None:
             callbacks.on_epoch(record)
+    if evaluate_test:
+        _phase(callbacks, "testing")
     val_curve = [r["val_accuracy"] for r in run.curve if r.get("val_accuracy") is not None]
     total_images = sum(r["images_per_second"] * r["seconds"] for r in run.curve)
     result = TrainResult(
@@ -483,6 +492,7 @@ def _train_loop(
         step_mode=run.step_fn.mode,
     )
     if out is not None:
+        _phase(callbacks, "saving")
         result.model_path = str(out / MODEL_FILE)
         save_model(out / MODEL_FILE, run.eval_model, model_config, run.data, config, result)
         atomic_write_json(out / RESULT_FILE, result.to_dict())
