@@ -155,3 +155,39 @@ def test_children_train_with_cuda_graphs_and_free_their_memory():
     second = train(NASNET_A, splits, "search-fast", device="cuda", epochs=2, batch_size=64, warmup_epochs=0)
     assert first.ok and second.ok and first.step_mode == second.step_mode == CUDA_GRAPH
     assert torch.cuda.memory_allocated() <= after_first + 2**20  # nothing left behind by the second child
+
+
+# ---- activation recomputation ----------------------------------------------------------------------
+
+
+def test_recomputed_cells_train_exactly_like_kept_activations():
+    import copy
+
+    torch.manual_seed(0)
+    model = build_model(NASNET_A, cells_per_stack=1, base_filters=8, aux_head=True, drop_path_keep_prob=0.7)
+    model.train()
+    model.set_drop_path_progress(0.5)
+    twin = copy.deepcopy(model)
+    twin.set_recompute_activations(True)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    results = []
+    for net in (model, twin):
+        torch.manual_seed(1)  # the same drop-path masks in the forward pass
+        logits, aux = net(x, with_aux=True)
+        (torch.nn.functional.cross_entropy(logits, y) + 0.4 * torch.nn.functional.cross_entropy(aux, y)).backward()
+        results.append(([p.grad for p in net.parameters()], list(net.buffers())))
+    (grads, buffers), (twin_grads, twin_buffers) = results
+    assert all(torch.equal(a, b) for a, b in zip(grads, twin_grads, strict=True))  # masks replayed in recompute
+    assert all(torch.equal(a, b) for a, b in zip(buffers, twin_buffers, strict=True))  # BN statistics updated once
+
+
+def test_recomputation_is_on_for_the_cpu_only_unless_asked():
+    from nasnet.train.config import TrainConfigError
+    from nasnet.train.step import recompute_activations_for
+
+    assert recompute_activations_for(TrainConfig(), CPU)
+    assert not recompute_activations_for(TrainConfig(), torch.device("cuda"))
+    assert not recompute_activations_for(TrainConfig(recompute_activations=False), CPU)
+    assert "recompute" in graphs_blocker(TrainConfig(recompute_activations=True), torch.device("cuda"))
+    with pytest.raises(TrainConfigError, match="recompute_activations"):
+        TrainConfig(recompute_activations="yes")

@@ -20,6 +20,7 @@ from torch import nn
 
 from nasnet.errors import NasnetError, short_repr
 from nasnet.nn.cell import CellModule
+from nasnet.nn.recompute import recomputed
 from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
 
@@ -203,6 +204,7 @@ class NASNet(nn.Module):
         # outputs[k] = (channels, level); index 0 stands for "no h_{i-1}".
         outputs: list[tuple[int, int] | None] = [None, (channels, 0)]
         self.cells = nn.ModuleList()
+        self.recompute_cells = False  # see set_recompute_activations
         self.cell_specs: list[_CellSpec] = []
         self.aux_after: int | None = None
         drop = 1.0 - config.drop_path_keep_prob
@@ -297,7 +299,7 @@ class NASNet(nn.Module):
         aux = None
         progress = self.drop_path_progress
         for index, (cell, spec) in enumerate(zip(self.cells, self.cell_specs, strict=True)):
-            out = cell(outputs[spec.prev_prev], outputs[-1], progress)
+            out = self._run_cell(cell, outputs[spec.prev_prev], outputs[-1], progress)
             outputs.append(out)
             if endpoints is not None:
                 endpoints[spec.name] = out
@@ -308,6 +310,17 @@ class NASNet(nn.Module):
         last = outputs[-1]
         assert last is not None
         return last, aux
+
+    def set_recompute_activations(self, enabled: bool) -> None:
+        """Recompute activations in backward instead of keeping them (see `nasnet.nn.recompute`)."""
+        self.recompute_cells = enabled
+
+    def _run_cell(
+        self, cell: nn.Module, prev_prev: torch.Tensor | None, prev: torch.Tensor, progress: torch.Tensor
+    ) -> torch.Tensor:
+        if self.recompute_cells and self.training and torch.is_grad_enabled():
+            return recomputed(cell, prev_prev, prev, progress)
+        return cell(prev_prev, prev, progress)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         x = F.relu(features)

@@ -55,6 +55,7 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     cuda_graphs: bool = True
+    recompute_activations: bool | None = None  # recompute op activations in backward; None: on the CPU only
     seed: int = 0
     eval_batch_size: int = 1000
     eval_every: int = 1
@@ -93,6 +94,10 @@ class TrainConfig:
             raise TrainConfigError(f"field 'ema_decay': must be in (0, 1) or null, got {self.ema_decay!r}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise TrainConfigError(f"field 'grad_clip': must be > 0 or null, got {self.grad_clip!r}")
+        if self.recompute_activations not in (None, True, False):
+            raise TrainConfigError(
+                f"field 'recompute_activations': expected true, false or null, got {self.recompute_activations!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise TrainConfigError(f"field 'schedule': expected one of {SCHEDULES}, got {self.schedule!r}")
         if self.precision not in PRECISIONS:

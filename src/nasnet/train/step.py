@@ -107,7 +107,18 @@ def graphs_blocker(config: TrainConfig, device: torch.device) -> str | None:
         return "off"
     if config.compile:
         return "compile=True: torch.compile manages its own graphs, so nasnet's CUDA graphs are off"
+    if config.recompute_activations:
+        return "recompute_activations=True: recomputed activations are not captured, so CUDA graphs are off"
     return None
+
+
+def recompute_activations_for(config: TrainConfig, device: torch.device) -> bool:
+    """Whether to recompute cell activations in backward: as asked, else on the CPU only.
+
+    On the CPU a search child's saved activations are most of a worker's memory (about 3 GB at batch
+    128); recomputing them costs about a third more compute. A GPU has the memory to spare.
+    """
+    return config.recompute_activations if config.recompute_activations is not None else device.type == "cpu"
 
 
 class TrainStep:

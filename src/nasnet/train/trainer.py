@@ -41,7 +41,7 @@ from nasnet.train.checkpoint import (
 )
 from nasnet.train.config import TrainConfig, resolve_config
 from nasnet.train.loader import DeviceArray, DeviceData, eval_batches, steps_per_epoch, train_batches
-from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory
+from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory, recompute_activations_for
 
 STATE_FILE = "checkpoint.pt"
 # On the CPU, evaluation batches of 1,000 raised a search worker's peak memory from 3.3 to 4.9 GB and a
@@ -243,6 +243,8 @@ class _Run:
         self.ema = None
         if config.ema_decay is not None:
             self.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay), use_buffers=True)
+        if isinstance(model, NASNet):
+            model.set_recompute_activations(recompute_activations_for(config, device))
         forward = torch.compile(model) if config.compile else model
         self.step_fn = TrainStep.for_model(model, config, device, forward)
         self.optimizer = self.step_fn.optimizer
