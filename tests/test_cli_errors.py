@@ -43,3 +43,24 @@ def test_bad_arguments_give_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 600
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--device", "banana"], ["--set", "epochs=" + "9" * 5000], ["--set", "noequals"]],
+)
+def test_train_flags_give_one_line(extra, tmp_path, capsys):
+    argv = ["train", "--arch", "nasnet_a", "--data", "cifar10", "--out", str(tmp_path / "r"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and len(err) < 600
+
+
+def test_train_on_cuda_without_cuda_is_one_line(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    argv = ["train", "--arch", "nasnet_a", "--data", "cifar10", "--out", str(tmp_path / "r"), "--device", "cuda"]
+    assert main(argv) == 2
+    assert "CUDA is not available" in capsys.readouterr().err

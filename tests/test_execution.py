@@ -361,3 +361,42 @@ def test_wait_ready_returns_once_every_worker_has_set_up(no_leftovers):
         assert [w.extra["ready"] for w in executor.workers()] == [True, True]
     finally:
         executor.shutdown()
+
+
+class _Reporting(Evaluator):
+    def spec(self):
+        return {"kind": "import", "target": "test_execution:make_reporting"}
+
+    def evaluate(self, genotype, trial=0):
+        self.progress(phase="training", epoch=2, epochs=5)
+        time.sleep(1.5)
+        return EvalResult("ok", 0.5)
+
+
+def make_reporting():
+    return _Reporting()
+
+
+def test_workers_report_their_childs_progress(no_leftovers):
+    from nasnet.execution.base import TrialTask
+    from nasnet.report.progress import child_phase
+    from nasnet.space import NASNET_A
+    from nasnet.space.serialization import genotype_to_dict
+
+    executor = LocalExecutor(workers=1)
+    executor.start(make_reporting())
+    try:
+        executor.submit(TrialTask(1, genotype_to_dict(NASNET_A)))
+        seen, outcomes, deadline = None, [], time.time() + 60
+        while not outcomes and time.time() < deadline:
+            outcomes = executor.wait(timeout=0.1)
+            seen = seen or executor.workers()[0].extra["progress"]
+        assert seen == {"phase": "training", "epoch": 2, "epochs": 5}
+        assert (
+            child_phase(seen) == "epoch 2/5"
+            and child_phase(None) == "-"
+            and child_phase({"phase": "testing"}) == "testing"
+        )
+        assert outcomes[0].result.ok
+    finally:
+        executor.shutdown()

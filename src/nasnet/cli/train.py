@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nasnet.errors import Interrupted, NasnetError
+from nasnet.errors import Interrupted, NasnetError, short_repr
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -66,12 +66,14 @@ def parse_assignments(pairs: list[str], flag: str = "--set") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for pair in pairs:
         if "=" not in pair:
-            raise NasnetError(f"{flag} {pair!r}: expected FIELD=VALUE")
+            raise NasnetError(f"{flag} {short_repr(pair)}: expected FIELD=VALUE")
         key, raw = pair.split("=", 1)
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        except (ValueError, RecursionError):  # e.g. an integer of more digits than Python converts
+            raise NasnetError(f"{flag} {short_repr(pair)}: not a usable value") from None
         out[key.strip().replace("-", "_")] = value
     return out
 
@@ -171,6 +173,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nasnet.train.trainer import default_device, prepare_data
 
     out = Path(args.out)
+    _check_device_flag(args.device)
     if not args.overwrite:
         _refuse_to_replace_earlier_run(out, args.resume)  # before the data load, which can take minutes
     config = resolve_config(args.preset, **_overrides(args))
@@ -214,6 +217,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device_flag(device: str | None) -> None:
+    if device is not None:
+        from nasnet.execution import check_device
+
+        check_device(device)
+
+
 def _resume_hint(out: Path) -> str:
     from nasnet.train.trainer import STATE_FILE
 
@@ -239,6 +249,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from nasnet.train import DeviceArray, DeviceData, evaluate, load_model
     from nasnet.train.trainer import MODEL_FILE, default_device
 
+    _check_device_flag(args.device)
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / MODEL_FILE

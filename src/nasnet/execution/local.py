@@ -71,6 +71,13 @@ def worker_main(
         conn.send(("setup_failed", exception_summary(err)))
         return
     conn.send(("ready", {"pid": os.getpid(), "device": device}))
+    current = [0]
+
+    def report(info: dict[str, Any]) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            conn.send(("progress", current[0], info))
+
+    evaluator.report = report
     while True:
         try:
             if not conn.poll(1.0):
@@ -83,6 +90,7 @@ def worker_main(
         if message[0] == "stop":
             return
         task = TrialTask(**message[1])
+        current[0] = task.number
         result = run_task(evaluator, task)
         try:
             conn.send(("result", task.number, result.to_dict()))
@@ -114,6 +122,7 @@ class _Slot:
     early_deaths: int = 0
     restarts: int = 0
     pid: int | None = None
+    progress: dict[str, Any] | None = None  # the running child's latest report
 
     @property
     def name(self) -> str:
@@ -261,7 +270,7 @@ class LocalExecutor(Executor):
                     self.pending.appendleft(task)
                     self.attempts.unstarted(task.number)
                     continue
-                slot.task, slot.started_at = task, time.time()
+                slot.task, slot.started_at, slot.progress = task, time.time(), None
 
     def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
         self._dispatch()
@@ -305,6 +314,9 @@ class LocalExecutor(Executor):
         kind = message[0]
         if kind == "ready":
             slot.ready, slot.early_deaths = True, 0
+        elif kind == "progress":
+            if slot.task is not None and slot.task.number == message[1]:
+                slot.progress = message[2]
         elif kind == "result":
             number, result = message[1], EvalResult.from_dict(message[2])
             if slot.task is not None and slot.task.number == number:
@@ -361,7 +373,7 @@ class LocalExecutor(Executor):
                 trial=slot.task.number if slot.task else None,
                 since=slot.started_at,
                 completed=slot.completed,
-                extra={"pid": slot.pid, "ready": slot.ready, "restarts": slot.restarts},
+                extra={"pid": slot.pid, "ready": slot.ready, "restarts": slot.restarts, "progress": slot.progress},
             )
             for slot in self.slots
         ]

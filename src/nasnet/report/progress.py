@@ -10,10 +10,15 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nasnet.errors import printable
+
 
 def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
+    """``H:MM:SS``; "-" for None or NaN, and a count of hours beyond a million hours (or infinity)."""
+    if seconds is None or seconds != seconds:
         return "-"
+    if seconds >= 3600e6:
+        return f"{seconds / 3600:.3g} h"
     seconds = int(max(0, seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -24,6 +29,24 @@ def _format_value(value: Any) -> str:
     if value is None:  # e.g. the controller's entropy before its first update
         return "-"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def format_number(value: Any) -> str:
+    """A figure for people: floats to 4 decimals (rewards, accuracies, baselines), very large or
+    very small ones in 4 significant digits, integers with thousands separators, None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        if value == 0 or 1e-4 <= abs(value) < 1e6:
+            return f"{value:.4f}"
+        return f"{value:.4g}"
+    return printable(str(value), 80)
 
 
 def render_state(state: Any) -> Group:
@@ -44,7 +67,7 @@ def render_state(state: Any) -> Group:
     if info:
         header.append(f"\nstrategy: {info}")
     workers = Table(show_edge=False, pad_edge=False)
-    for column in ("worker", "state", "trial", "for", "done"):
+    for column in ("worker", "state", "trial", "child", "for", "done"):
         workers.add_column(column)
     now = time.time()
     for worker in state.workers:
@@ -53,10 +76,22 @@ def render_state(state: Any) -> Group:
             worker.name,
             "[green]busy[/]" if worker.busy else "[dim]idle[/]",
             str(worker.trial) if worker.trial is not None else "-",
+            child_phase(worker.extra.get("progress")) if worker.busy else "-",
             running_for,
             str(worker.completed),
         )
     return Group(header, workers)
+
+
+def child_phase(progress: dict[str, Any] | None) -> str:
+    """``epoch 3/20``, ``testing``... from a worker's latest report on its child; ``-`` before the first."""
+    if not progress:
+        return "-"
+    if progress.get("phase") == "training" and progress.get("epoch") is not None:
+        epochs = progress.get("epochs")
+        epoch = min(progress["epoch"], epochs) if epochs else progress["epoch"]
+        return f"epoch {epoch}/{epochs}" if epochs else f"epoch {epoch}"
+    return str(progress.get("phase", "-"))
 
 
 class LiveProgress:

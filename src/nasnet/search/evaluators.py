@@ -19,6 +19,7 @@ import importlib
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +72,20 @@ class EvalResult:
 
 
 class Evaluator(ABC):
-    """Base class: ``setup`` once per process, then ``evaluate`` per child."""
+    """Base class: ``setup`` once per process, then ``evaluate`` per child.
+
+    An executor may set ``report`` to a function that takes a dict such as
+    ``{"phase": "training", "epoch": 3, "epochs": 20}``; an evaluator calls it
+    as a child progresses, so that the live view can say more than "busy".
+    """
 
     kind: str = ""
+    report: Callable[[dict[str, Any]], None] | None = None
+
+    def progress(self, **info: Any) -> None:
+        """Tell the executor how the current child is doing (a no-op unless it listens)."""
+        if self.report is not None:
+            self.report(info)
 
     @abstractmethod
     def spec(self) -> dict[str, Any]: ...
@@ -217,6 +229,8 @@ class SyntheticEvaluator(Evaluator):
 
 # ---- training ------------------------------------------------------------------------------
 
+MAX_IMAGE_SIZE = 1024  # beyond any NASNet input (331 px); a larger resize would decode into tens of GB
+
 
 class TrainingEvaluator(Evaluator):
     """Train each child with a preset and report its validation accuracy.
@@ -261,11 +275,24 @@ class TrainingEvaluator(Evaluator):
         }
 
     def prepare(self) -> None:
-        from nasnet.data.sources import load_dataset
+        from nasnet.data.sources import load_splits
+        from nasnet.errors import short_repr
 
-        # Decode (and cache) the dataset once here, so that workers start from the cache,
-        # and a missing or broken dataset is reported before the experiment is created.
-        load_dataset(self.data_spec, image_size=self.image_size)
+        if isinstance(self.val_size, bool) or not isinstance(self.val_size, int) or self.val_size < 0:
+            raise EvaluatorError(f"val_size (--val-size) must be an integer >= 0, got {short_repr(self.val_size)}")
+        if self.image_size is not None and (
+            isinstance(self.image_size, bool)
+            or not isinstance(self.image_size, int)
+            or not 1 <= self.image_size <= MAX_IMAGE_SIZE
+        ):
+            raise EvaluatorError(
+                f"image_size (--image-size) must be an integer from 1 to {MAX_IMAGE_SIZE}, "
+                f"got {short_repr(self.image_size)}"
+            )
+        # Decode (and cache) the dataset once here, so that workers start from the cache, and hold out
+        # the reward set as the workers will: a missing or broken dataset, or a val_size the training
+        # set cannot spare, is reported before the experiment is created.
+        load_splits(self.data_spec, val_size=self.val_size, seed=0, image_size=self.image_size)
 
     def shared_data(self) -> Any:
         from nasnet.data.sources import load_splits
@@ -282,7 +309,7 @@ class TrainingEvaluator(Evaluator):
 
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult:
         from nasnet.nn.counting import count_mult_adds
-        from nasnet.train.trainer import model_config_for, train
+        from nasnet.train.trainer import Callbacks, model_config_for, train
 
         if self._data is None:
             self.setup()
@@ -290,7 +317,13 @@ class TrainingEvaluator(Evaluator):
         try:
             model_config = model_config_for(genotype, self.config, self._data)
             memory = _CudaMemory(self._device)
-            result = train(model_config, self._data, self.config, device=self._device)
+            epochs = self.config.epochs
+            callbacks = Callbacks(
+                on_start=lambda step, total: self.progress(phase="training", epoch=1, epochs=epochs),
+                on_epoch=lambda record: self.progress(phase="training", epoch=record["epoch"] + 1, epochs=epochs),
+                on_phase=lambda name: self.progress(phase=name),
+            )
+            result = train(model_config, self._data, self.config, device=self._device, callbacks=callbacks)
             if not result.ok:
                 return EvalResult.failed(result.failure or "training failed", time.perf_counter() - start)
             metrics = {

@@ -13,6 +13,8 @@ a longer replay, and a `SnapshotWarning` says so.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 import os
 import time
 import warnings
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nasnet.errors import NasnetError, exception_summary
+from nasnet.errors import NasnetError, exception_summary, short_repr
 from nasnet.search.evaluators import EvalResult, Evaluator, make_evaluator
 from nasnet.search.rewards import RewardError, RewardFn, make_reward, reward_spec
 from nasnet.search.strategy import Strategy, Trial, make_strategy
@@ -43,6 +45,7 @@ if TYPE_CHECKING:  # the execution layer imports the search's evaluators; import
     from nasnet.execution.base import Executor, WorkerStatus
 
 CONFIG_VERSION = 1
+MAX_TRIALS = 10**12  # a budget beyond any search; larger numbers are typing mistakes
 
 
 class SearchError(NasnetError):
@@ -418,6 +421,64 @@ def _ready_executor(executor: Executor | None, evaluator: Evaluator) -> Executor
     return executor
 
 
+def _check_arguments(
+    out: str | os.PathLike[str], trials: Any, hours: Any, snapshot_every: Any, resume: bool
+) -> tuple[int | None, float | None]:
+    """Refuse a bad budget or directory in one line, naming the command-line flag too; returns the budget
+    as plain numbers (a NumPy integer becomes an int, so that the config stays JSON)."""
+    flag = "--resume" if resume else "--out"
+    try:
+        path = os.fspath(out)
+    except TypeError:
+        raise SearchError(f"out ({flag}) must be a path, got {short_repr(out)}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path.strip():
+        raise SearchError(f"out ({flag}) is empty: name the experiment directory")
+    if "\0" in path:
+        raise SearchError(f"out ({flag}) {short_repr(path)}: a path cannot hold a NUL character")
+    if trials is not None and (
+        isinstance(trials, bool) or not isinstance(trials, numbers.Integral) or not 1 <= trials <= MAX_TRIALS
+    ):
+        raise SearchError(f"trials (--trials) must be an integer from 1 to {MAX_TRIALS:,}, got {short_repr(trials)}")
+    if hours is not None:
+        number = hours if isinstance(hours, numbers.Real) and not isinstance(hours, bool) else None
+        try:
+            finite = number is not None and math.isfinite(number)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite or number <= 0:
+            raise SearchError(f"hours (--hours) must be a finite number > 0, got {short_repr(hours)}")
+    if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or snapshot_every < 1:
+        raise SearchError(f"snapshot_every must be an integer >= 1, got {short_repr(snapshot_every)}")
+    if not resume:
+        _check_can_make_directory(Path(path))
+    return (None if trials is None else int(trials)), (None if hours is None else float(hours))
+
+
+def _check_can_make_directory(directory: Path) -> None:
+    """Refuse, before any long preparation, a ``--out`` that is a file or lies under one."""
+    probe = directory
+    while True:
+        try:
+            is_dir = probe.is_dir()
+            exists = is_dir or probe.exists()
+        except OSError as err:  # e.g. a name too long for the file system
+            raise SearchError(f"--out {short_repr(str(directory), 200)}: cannot be used ({err.strerror})") from None
+        if exists:
+            break
+        if probe.parent == probe:
+            return
+        probe = probe.parent
+    if not is_dir:
+        where = "" if probe == directory else f" ({probe} is a file)"
+        raise SearchError(
+            f"--out {short_repr(str(directory), 200)}: not a directory{where}; name a new or existing directory"
+        )
+    if probe != directory and not os.access(probe, os.W_OK | os.X_OK):
+        raise SearchError(f"--out {short_repr(str(directory), 200)}: cannot create it: {probe} is not writable")
+
+
 def search(
     strategy: str = "rl",
     *,
@@ -454,7 +515,15 @@ def search(
             process per GPU, or one on CPU), or this process for a plain function.
         overwrite: replace (delete the trials of) an experiment already in ``out``;
             without it a new search refuses such a directory. A damaged database is never replaced.
+
+    Every argument is checked before anything is written: ``trials`` must be an integer from 1 to
+    10**12, ``hours`` a finite number > 0, ``seed`` an integer in [0, 2**63), strategy options of
+    their annotated types; ``out`` must not be empty nor, for a new search, an existing file. The
+    evaluator's `prepare` (for ``train``: loading the dataset and holding out ``val_size`` images)
+    runs before the experiment directory is created, so a bad dataset or split leaves nothing behind.
+    Each refusal is a one-line `SearchError` (or `StrategyError`, `EvaluatorError`, `RewardError`).
     """
+    trials, hours = _check_arguments(out, trials, hours, snapshot_every, resume)
     directory = Path(out)
     if overwrite and resume:
         raise SearchError("overwrite=True (--overwrite) replaces an experiment; it cannot go with resume=True")

@@ -25,10 +25,15 @@ from typing import Any
 import torch
 from torch import nn
 
+from nasnet.errors import short_repr
 from nasnet.search.strategy import Proposal, Strategy, StrategyError, Trial, register_strategy
 from nasnet.space.encoding import SearchSpace
 
 ALGORITHMS = ("ppo", "reinforce")
+# Upper bounds that keep a mistyped option from allocating gigabytes or stalling every update.
+MAX_BATCH_SIZE = 100_000
+MAX_HIDDEN_SIZE = 4096
+MAX_PPO_EPOCHS = 1000
 
 
 @contextlib.contextmanager
@@ -165,8 +170,20 @@ class RLController(Strategy):
             raise StrategyError(f"rl option 'algorithm' must be one of {ALGORITHMS}, got {algorithm!r}")
         if batch_size < 1 or ppo_epochs < 1 or hidden_size < 1:
             raise StrategyError("rl options 'batch_size', 'ppo_epochs' and 'hidden_size' must be >= 1")
+        for key, value, most in (
+            ("batch_size", batch_size, MAX_BATCH_SIZE),
+            ("hidden_size", hidden_size, MAX_HIDDEN_SIZE),
+            ("ppo_epochs", ppo_epochs, MAX_PPO_EPOCHS),
+        ):
+            if value > most:  # the controller's memory and update time grow with these
+                raise StrategyError(f"rl option {key!r} must be at most {most}, got {short_repr(value)}")
         if not 0 <= baseline_decay < 1:
             raise StrategyError(f"rl option 'baseline_decay' must be in [0, 1), got {baseline_decay}")
+        for key, value in (("lr", lr), ("init_range", init_range), ("ppo_clip", ppo_clip)):
+            if value < 0:
+                raise StrategyError(f"rl option {key!r} must be >= 0, got {short_repr(value)}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise StrategyError(f"rl option 'grad_clip' must be > 0 (or null for none), got {short_repr(grad_clip)}")
         self.algorithm = algorithm
         self.entropy_weight = entropy_weight
         self.baseline_decay = baseline_decay

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import inspect
 import io
+import math
+import numbers
+import types
+import typing
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -21,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, exception_summary, short_repr
 from nasnet.space.encoding import SearchSpace
 
 
@@ -135,10 +139,89 @@ def strategy_options(name: str) -> dict[str, Any]:
     }
 
 
+MAX_SEED = 2**63  # torch and numpy generators take seeds in [0, 2**63)
+
+
+def _option_types(cls: type[Strategy]) -> dict[str, Any]:
+    """The annotated type of each constructor option (``float``, ``int``, ``str``, ``float | None``...)."""
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that cannot be resolved: such options are not type-checked
+        return {}
+
+
+def _expected(annotation: Any) -> tuple[tuple[type, ...], bool] | None:
+    """The accepted types of an annotation and whether None is accepted; None if it is not a simple type."""
+    allow_none = False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        allow_none = type(None) in members
+        members = tuple(m for m in members if m is not type(None))
+    else:
+        members = (annotation,)
+    if not members or not all(m in (int, float, str, bool) for m in members):
+        return None
+    return members, allow_none
+
+
+def _describe(members: tuple[type, ...], allow_none: bool) -> str:
+    words = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false"}
+    text = " or ".join(words[m] for m in members)
+    return text + " (or null)" if allow_none else text
+
+
+def check_option(strategy: str, key: str, value: Any, annotation: Any) -> Any:
+    """``value`` checked against the option's annotated type (ints stay ints, numbers become floats).
+
+    Raises StrategyError naming the option, the value and the expected type: a value of the wrong
+    type must never reach the strategy, where it would fail far from its cause.
+    """
+    expected = _expected(annotation)
+    if expected is None:
+        return value
+    members, allow_none = expected
+    if value is None and allow_none:
+        return None
+    is_bool = isinstance(value, (bool, np.bool_))
+    if bool in members and is_bool:
+        return bool(value)
+    if int in members and isinstance(value, numbers.Integral) and not is_bool:
+        return int(value)
+    if float in members and isinstance(value, numbers.Real) and not is_bool:
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    if str in members and isinstance(value, str):
+        return value
+    raise StrategyError(f"{strategy} option {key!r} must be {_describe(members, allow_none)}, got {short_repr(value)}")
+
+
 def make_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
-    """Create strategy ``name`` (``rl``, ``random`` or ``evolution``) with ``options``."""
+    """Create strategy ``name`` (``rl``, ``random`` or ``evolution``) with ``options``.
+
+    Option values are checked against the constructor's annotations first (an ``int`` option
+    takes integers only, a ``float`` option finite numbers), and the seed must be an integer
+    in [0, 2**63); every refusal is a one-line StrategyError.
+    """
     allowed = strategy_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise StrategyError(f"strategy {name!r}: unknown option(s) {unknown}; allowed: {sorted(allowed)}")
-    return _REGISTRY[name](space, seed=seed, **options)
+        raise StrategyError(
+            f"strategy {name!r}: unknown option(s) {short_repr(unknown, 200)}; allowed: {sorted(allowed)}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < MAX_SEED:
+        raise StrategyError(f"the seed (--seed) must be an integer in [0, 2**63), got {short_repr(seed)}")
+    seed = int(seed)
+    types_ = _option_types(_REGISTRY[name])
+    checked = {key: check_option(name, key, value, types_.get(key)) for key, value in options.items()}
+    try:
+        return _REGISTRY[name](space, seed=seed, **checked)
+    except StrategyError:
+        raise
+    except (ValueError, TypeError, OverflowError, RuntimeError, MemoryError) as err:
+        # e.g. torch refusing a learning rate: one line naming the strategy, never a traceback
+        summary = " ".join(exception_summary(err).split())
+        raise StrategyError(f"strategy {name!r} with options {short_repr(checked, 200)}: {summary[:300]}") from None
