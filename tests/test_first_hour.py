@@ -81,3 +81,34 @@ def test_ctrl_c_during_training_says_how_to_continue(tmp_path, monkeypatch, caps
     assert main([*argv, "--val-size", "8", "--no-progress", "--device", "cpu"]) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "interrupted before the first checkpoint" in err
+
+
+def test_search_api_takes_workers_and_says_what_it_does(tmp_path, capsys):
+    import pytest
+
+    from nasnet.execution import InProcessExecutor
+    from nasnet.search import search
+    from nasnet.search.loop import SearchError
+
+    summary = search("random", out=tmp_path / "exp", evaluator={"kind": "synthetic"}, trials=4, workers=2)
+    assert summary.counts["complete"] == 4
+    err = capsys.readouterr().err
+    assert "nasnet search: random in" in err and "2 worker(s)" in err and "done: 4/4 trials" in err
+    with pytest.raises(SearchError, match="either executor= or workers="):
+        search(
+            "random",
+            out=tmp_path / "x",
+            evaluator={"kind": "synthetic"},
+            trials=1,
+            workers=2,
+            executor=InProcessExecutor(),
+        )
+    search(
+        "random",
+        out=tmp_path / "quiet",
+        evaluator={"kind": "synthetic"},
+        trials=1,
+        progress=False,
+        executor=InProcessExecutor(),
+    )
+    assert capsys.readouterr().err == ""

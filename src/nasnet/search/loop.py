@@ -408,14 +408,25 @@ class _Search:
         )
 
 
-def _ready_executor(executor: Executor | None, evaluator: Evaluator) -> Executor:
+def _progress_view(progress: Progress | bool | None) -> Progress | None:
+    if progress is True:
+        from nasnet.search.lines import LineProgress
+
+        return LineProgress()
+    return progress or None
+
+
+def _ready_executor(executor: Executor | None, evaluator: Evaluator, workers: int | None = None) -> Executor:
     """The executor to use (by default worker processes; a plain function can only run in this process),
     checked against ``evaluator``, and the evaluator's driver-side preparation done: all before anything
     is written."""
+    if executor is not None and workers is not None:
+        raise SearchError("give either executor= or workers= (the default executor's worker count), not both")
     if executor is None:
         from nasnet.execution import InProcessExecutor, LocalExecutor
 
-        executor = InProcessExecutor() if evaluator.spec().get("kind") == "callable" else LocalExecutor()
+        in_process = evaluator.spec().get("kind") == "callable"
+        executor = InProcessExecutor() if in_process else LocalExecutor(workers=workers)
     executor.validate(evaluator)
     evaluator.prepare()
     return executor
@@ -493,9 +504,10 @@ def search(
     dedup: bool = True,
     resume: bool = False,
     executor: Executor | None = None,
-    progress: Progress | None = None,
+    progress: Progress | bool | None = True,
     snapshot_every: int = 100,
     overwrite: bool = False,
+    workers: int | None = None,
 ) -> SearchSummary:
     """Run (or with ``resume=True`` continue) a search in the experiment directory ``out``.
 
@@ -513,6 +525,9 @@ def search(
             given, replace the stored budget.
         executor: where trials run: by default a `LocalExecutor` (one worker
             process per GPU, or one on CPU), or this process for a plain function.
+        workers: worker processes for the default executor (instead of one per GPU, or one on CPU).
+        progress: ``True`` (the default) writes a line to stderr at the start, every 30 s and at the
+            end (`LineProgress`); ``False`` or ``None`` is silent; or any `Progress` view.
         overwrite: replace (delete the trials of) an experiment already in ``out``;
             without it a new search refuses such a directory. A damaged database is never replaced.
 
@@ -536,7 +551,7 @@ def search(
         evaluator_obj = make_evaluator(evaluator)
         strategy_obj = make_strategy(strategy, space, seed, **(strategy_options or {}))
         reward_fn = make_reward(reward) if not callable(reward) or isinstance(reward, str) else reward
-        executor = _ready_executor(executor, evaluator_obj)
+        executor = _ready_executor(executor, evaluator_obj, workers)
         config = {
             "version": CONFIG_VERSION,
             "strategy": strategy,
@@ -559,7 +574,7 @@ def search(
             strategy_obj = make_strategy(
                 config["strategy"], space_from_spec(config["space"]), config["seed"], **config["strategy_options"]
             )
-            executor = _ready_executor(executor, evaluator_obj)
+            executor = _ready_executor(executor, evaluator_obj, workers)
             if trials is not None:
                 config["trials"] = trials
             if hours is not None:
@@ -569,7 +584,8 @@ def search(
             store.close()
             raise
     try:
-        runner = _Search(store, strategy_obj, evaluator_obj, reward_fn, executor, progress, snapshot_every)
+        view = _progress_view(progress)
+        runner = _Search(store, strategy_obj, evaluator_obj, reward_fn, executor, view, snapshot_every)
         runner.restore()
         executor.start(evaluator_obj)
         runner.requeue()
