@@ -64,3 +64,14 @@ def test_train_on_cuda_without_cuda_is_one_line(tmp_path, capsys):
     argv = ["train", "--arch", "nasnet_a", "--data", "cifar10", "--out", str(tmp_path / "r"), "--device", "cuda"]
     assert main(argv) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_ctrl_c_while_starting_up_is_one_line(monkeypatch, capsys):
+    import nasnet.cli
+
+    def interrupted():
+        raise KeyboardInterrupt  # as when Ctrl-C lands while torch is being imported
+
+    monkeypatch.setattr(nasnet.cli, "build_parser", interrupted)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "nasnet: interrupted\n"
