@@ -122,10 +122,20 @@ def _child(sizes: Sizes, device: torch.device, seed: int = 0, **extra: Any):
     return model
 
 
-def _run_steps(model, config: TrainConfig, device: torch.device, x, y, steps: int) -> tuple[TrainStep, list[float]]:
+def _train_step(model, config: TrainConfig, device: torch.device) -> tuple[TrainStep, torch.memory_format]:
+    """``model`` on ``device`` in training mode, its `TrainStep`, and the memory format its inputs need."""
     fmt = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device=device, memory_format=fmt).train()
-    step = TrainStep.for_model(model, config, device)
+    return TrainStep.for_model(model, config, device), fmt
+
+
+def _random_batch(batch: int, image: int, classes: int, device: torch.device, fmt: torch.memory_format):
+    x = torch.randn(batch, 3, image, image, device=device).contiguous(memory_format=fmt)
+    return x, torch.randint(0, classes, (batch,), device=device)
+
+
+def _run_steps(model, config: TrainConfig, device: torch.device, x, y, steps: int) -> tuple[TrainStep, list[float]]:
+    step, fmt = _train_step(model, config, device)
     losses = []
     for _ in range(steps):
         step.reset_totals()
@@ -214,13 +224,10 @@ def _train_config(precision: str, channels_last: bool, graphs: bool, aux: bool) 
 def measure_steps(
     build: Callable[[], Any], image: int, batch: int, steps: int, config: TrainConfig, device: torch.device
 ) -> dict[str, Any]:
-    """Median-free wall-clock rate of ``steps`` training steps after warm-up (and capture)."""
+    """The mean wall-clock time of ``steps`` training steps after warm-up (and capture), and the rate."""
     model = build()
-    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=fmt).train()
-    step = TrainStep.for_model(model, config, device)
-    x = torch.randn(batch, 3, image, image, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, model.config.num_classes, (batch,), device=device)
+    step, fmt = _train_step(model, config, device)
+    x, y = _random_batch(batch, image, model.config.num_classes, device, fmt)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     try:
@@ -398,11 +405,8 @@ def kernel_timeline(trace_path: Path) -> dict[str, Any]:
 def profile_steps(model, config: TrainConfig, batch: int, image: int, steps: int, device: torch.device, scratch: Path):
     from torch.profiler import ProfilerActivity, profile
 
-    fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-    model.to(device=device, memory_format=fmt).train()
-    step = TrainStep.for_model(model, config, device)
-    x = torch.randn(batch, 3, image, image, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (batch,), device=device)
+    step, fmt = _train_step(model, config, device)
+    x, y = _random_batch(batch, image, 10, device, fmt)
     for _ in range(6):
         step.set_lr(config.lr)
         step(x, y)

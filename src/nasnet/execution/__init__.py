@@ -18,7 +18,15 @@ import math
 from typing import Any
 
 from nasnet.errors import short_repr
-from nasnet.execution.base import Executor, ExecutorError, InProcessExecutor, TrialOutcome, TrialTask, WorkerStatus
+from nasnet.execution.base import (
+    Executor,
+    ExecutorError,
+    InProcessExecutor,
+    TrialOutcome,
+    TrialTask,
+    WorkerStatus,
+    gpu_count,
+)
 from nasnet.execution.local import LocalExecutor
 
 EXECUTORS = ("local", "inprocess", "ray")
@@ -59,16 +67,6 @@ def _executor_class(name: str) -> type[Executor]:
 
 def _takes(name: str, option: str) -> bool:
     return option in inspect.signature(_executor_class(name).__init__).parameters
-
-
-def gpu_count() -> int:
-    """CUDA GPUs visible to this process (0 when torch cannot see any)."""
-    try:
-        import torch
-
-        return torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except Exception:
-        return 0
 
 
 def check_device(device: Any, flag: str = "--device") -> str:

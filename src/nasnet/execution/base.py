@@ -49,6 +49,16 @@ class ExecutorError(NasnetError):
     """Workers could not be started or kept alive, or an executor option is invalid."""
 
 
+def gpu_count() -> int:
+    """CUDA GPUs visible to this process (0 when torch cannot see any)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
 def run_task(evaluator: Evaluator, task: TrialTask) -> EvalResult:
     """Evaluate one task; an exception becomes a failed result, never a crash."""
     start = time.perf_counter()

@@ -40,6 +40,7 @@ from nasnet.execution.base import (
     TrialOutcome,
     TrialTask,
     WorkerStatus,
+    gpu_count,
     require_evaluator_spec,
     run_task,
 )
@@ -131,12 +132,7 @@ class _Slot:
 
 def default_devices(workers: int | None, trials_per_gpu: int) -> list[str]:
     """One slot per GPU (``trials_per_gpu`` per GPU), else ``workers`` CPU slots."""
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    except Exception:
-        gpus = 0
+    gpus = gpu_count()
     if gpus and workers is None:
         return [f"cuda:{g}" for g in range(gpus) for _ in range(trials_per_gpu)]
     return ["cpu"] * (workers or 1)
@@ -238,8 +234,7 @@ class LocalExecutor(Executor):
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
-            waitables = [w for slot in self.slots if slot.conn is not None for w in (slot.conn, slot.process.sentinel)]
-            for ready in wait_for(waitables, min(1.0, left) if left is not None else 1.0):
+            for ready in wait_for(self._waitables(), min(1.0, left) if left is not None else 1.0):
                 self._on_ready(ready)
         return True
 
@@ -275,21 +270,21 @@ class LocalExecutor(Executor):
     def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
         self._dispatch()
         if not self.outcomes:
-            waitables: list[Any] = []
-            for slot in self.slots:
-                if slot.conn is not None:
-                    waitables += [slot.conn, slot.process.sentinel]
             wait_timeout = timeout
             if self.trial_timeout is not None:
                 deadlines = [s.started_at + self.trial_timeout - time.time() for s in self.slots if s.task is not None]
                 if deadlines:
                     wait_timeout = max(0.0, min([*deadlines, timeout if timeout is not None else float("inf")]))
-            for ready in wait_for(waitables, wait_timeout):
+            for ready in wait_for(self._waitables(), wait_timeout):
                 self._on_ready(ready)
             self._check_timeouts()
         self._dispatch()
         outcomes, self.outcomes = self.outcomes, []
         return outcomes
+
+    def _waitables(self) -> list[Any]:
+        """Every live worker's pipe and process sentinel: a result or a death wakes the driver."""
+        return [w for slot in self.slots if slot.conn is not None for w in (slot.conn, slot.process.sentinel)]
 
     def _slot_of(self, waitable: Any) -> _Slot | None:
         for slot in self.slots:

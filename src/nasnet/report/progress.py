@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -120,3 +121,41 @@ class LiveProgress:
             self.live = None
             if not self.console.is_terminal:
                 self.console.line()
+
+
+class LineProgress:
+    """Writes one line when the search starts, then at most every ``every`` seconds, and one at the end.
+
+    `search()` uses it unless given another view or ``progress=False``; the CLI has its live table.
+    """
+
+    def __init__(self, every: float = 30.0, stream: TextIO | None = None) -> None:
+        self.every = every
+        self.stream = stream
+        self.last = 0.0
+
+    def _write(self, text: str) -> None:
+        print(f"nasnet search: {text}", file=self.stream or sys.stderr, flush=True)
+
+    @staticmethod
+    def _line(state: Any) -> str:
+        budget = state.budget if state.budget < 2**60 else "∞"
+        best = "-" if state.best_reward is None else f"{state.best_reward:.4f}"
+        busy = sum(w.busy for w in state.workers)
+        return (
+            f"{state.finished}/{budget} trials, best reward {best}, {busy}/{len(state.workers)} workers busy, "
+            f"{state.trials_per_second * 3600:.0f} trials/h, elapsed {format_seconds(state.session_seconds)}, "
+            f"ETA {format_seconds(state.eta_seconds)}"
+        )
+
+    def start(self, state: Any) -> None:
+        self.last = time.monotonic()
+        self._write(f"{state.strategy} in {state.directory}: {len(state.workers)} worker(s); {self._line(state)}")
+
+    def update(self, state: Any) -> None:
+        if time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            self._write(self._line(state))
+
+    def stop(self, state: Any) -> None:
+        self._write(f"done: {self._line(state)}")

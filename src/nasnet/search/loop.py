@@ -410,7 +410,7 @@ class _Search:
 
 def _progress_view(progress: Progress | bool | None) -> Progress | None:
     if progress is True:
-        from nasnet.search.lines import LineProgress
+        from nasnet.report.progress import LineProgress  # a view, beside the CLI's live table
 
         return LineProgress()
     return progress or None
