@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--preset", default="search")
     parser.add_argument("--children", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--name", help="result file name (default: worker_memory_<preset>)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
@@ -65,7 +66,7 @@ def main() -> None:
     completed = subprocess.run(command, capture_output=True, text=True, check=True)
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     payload = {"preset": args.preset, "overrides": overrides, "data": relative_to_root(args.data), **figures}
-    write_result(f"worker_memory_{args.preset}", payload)
+    write_result(args.name or f"worker_memory_{args.preset}", payload)
     print_table(
         f"CPU search worker, preset {args.preset} {overrides or ''}, NASNet-A children",
         ["after setup MiB", "peak MiB", "after children MiB", "child seconds"],

@@ -1,9 +1,9 @@
 """Activation recomputation: keep a module's input, recompute its inside in the backward pass.
 
 A search child trained on the CPU keeps about 3 GB of activations at batch 128,
-most of them inside the separable convolutions of the first stack. Recomputing
-each op's inside costs about one more forward pass and leaves only the cells'
-states in memory.
+most of them inside the separable convolutions of the first stack. `NASNet`
+recomputes each cell's inside during the backward pass (one more forward pass
+of compute) and keeps only the cells' inputs.
 """
 
 from __future__ import annotations

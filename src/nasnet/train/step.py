@@ -116,7 +116,8 @@ def recompute_activations_for(config: TrainConfig, device: torch.device) -> bool
     """Whether to recompute cell activations in backward: as asked, else on the CPU only.
 
     On the CPU a search child's saved activations are most of a worker's memory (about 3 GB at batch
-    128); recomputing them costs about a third more compute. A GPU has the memory to spare.
+    128; 3.4 GB peak against 1.7 GB with recomputation), and recomputing them made a child about 1.5x
+    slower there (bench/worker_memory.py). A GPU has the memory to spare.
     """
     return config.recompute_activations if config.recompute_activations is not None else device.type == "cpu"
 

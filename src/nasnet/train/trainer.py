@@ -45,7 +45,8 @@ from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory, recompu
 
 STATE_FILE = "checkpoint.pt"
 # On the CPU, evaluation batches of 1,000 raised a search worker's peak memory from 3.3 to 4.9 GB and a
-# child's time from 23 to 60 s (bench/worker_memory.py, 500 training images): larger is not faster there.
+# child's time from 23 to 60 s (a one-off probe with this cap lifted, 500 training images): larger is
+# not faster there.
 CPU_EVAL_BATCH = 256
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.jsonl"
