@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 
 test: $(STAMP)
 	$(PY) -m ruff check src tests bench
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # The demo searches on the shared CIFAR-10 copy when it is there, else on CIFAR-10 from the data location.
@@ -41,6 +42,7 @@ bench-gpu:
 lint: $(STAMP)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build dist src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache build dist src/*.egg-info

@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 from common import print_table, write_result
+from nasnet.evaluate import synthetic_objective
 from nasnet.execution import make_executor
 from nasnet.search import search
-from nasnet.search.evaluators import synthetic_objective
 from nasnet.store import STATUS_COMPLETE, ExperimentStore
 
 

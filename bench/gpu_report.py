@@ -371,6 +371,13 @@ def render(results: Path) -> str:
         "    python bench/gpu_suite.py --sections search          # the full 10 minutes",
         "    python bench/gpu_suite.py --sections ranking         # 20 cells x 2 presets: about 50 minutes today",
         "",
+        "First, since it changes every step time above: average pooling in channels-last, the largest kernel",
+        "in the profile, can run as PyTorch's kernel, as a depthwise convolution or through the contiguous",
+        'layout (`nasnet.nn.ops.CUDA_CHANNELS_LAST_AVG_POOL`, "native" until measured). This times all three',
+        "in a search child's step and keeps the fastest (about a minute):",
+        "",
+        "    python bench/avg_pool.py --apply",
+        "",
     ]
     return "\n".join(parts)
 

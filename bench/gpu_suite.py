@@ -53,7 +53,7 @@ from nasnet.train.step import TrainStep, is_out_of_memory
 
 SECTIONS = ("sanity", "throughput", "profile", "child-time", "ranking", "final", "search")
 TARGET_SECONDS = {"search-fast": 10.0, "search": 30.0}
-PAPER_GPU_DAYS = 2000  # 500 P100s for 4 days (NASNET.md)
+PAPER_GPU_DAYS = 2000  # 500 P100s for 4 days (the paper, Section 4)
 PAPER_CHILDREN = 20_000
 FINAL_GOAL = 0.95
 
@@ -538,7 +538,7 @@ def evaluator_spec(args, sizes: Sizes, preset: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def worker_pool(args, sizes: Sizes, preset: str, workers: int, device: torch.device):
     """``workers`` long-lived workers on one GPU (``--trials-per-gpu``), ready before the clock starts."""
-    from nasnet.search.evaluators import make_evaluator
+    from nasnet.evaluate import make_evaluator
 
     devices = [f"cuda:{device.index or 0}"] * workers if device.type == "cuda" else ["cpu"] * workers
     executor = LocalExecutor(devices=devices, trial_timeout=args.trial_timeout)

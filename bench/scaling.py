@@ -16,8 +16,8 @@ import argparse
 import time
 
 from common import print_table, write_result
+from nasnet.evaluate import SyntheticEvaluator
 from nasnet.execution import TrialTask, make_executor
-from nasnet.search.evaluators import SyntheticEvaluator
 from nasnet.space import DEFAULT_SPACE, genotype_to_dict
 
 

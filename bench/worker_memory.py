@@ -32,7 +32,7 @@ def worker(data: str, preset: str, overrides: dict, children: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from nasnet.search.evaluators import TrainingEvaluator
+    from nasnet.evaluate import TrainingEvaluator
     from nasnet.space import NASNET_A
 
     evaluator = TrainingEvaluator(data, preset, overrides)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from nasnet.evaluate import EvalResult, Evaluator, SyntheticEvaluator, TrainingEvaluator
 from nasnet.execution import ExecutorError, LocalExecutor
 from nasnet.search import search
-from nasnet.search.evaluators import EvalResult, Evaluator, TrainingEvaluator
 from nasnet.store import ExperimentStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -352,8 +352,6 @@ def test_ray_cluster_search_survives_a_killed_worker(tmp_path, tiny_data, no_lef
 
 
 def test_wait_ready_returns_once_every_worker_has_set_up(no_leftovers):
-    from nasnet.search.evaluators import SyntheticEvaluator
-
     executor = LocalExecutor(workers=2)
     executor.start(SyntheticEvaluator())
     try:

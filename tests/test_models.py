@@ -19,7 +19,7 @@ from nasnet.nn.counting import meta_model
 from nasnet.nn.drop_path import drop_path
 from nasnet.space import DEFAULT_SPACE, NASNET_A, Block, Cell, Genotype
 
-# ---- published sizes (NASNET.md section 8) ------------------------------------------
+# ---- published sizes (the paper's Tables 1-3) ------------------------------------------
 
 
 def test_nasnet_a_mobile_size():
@@ -56,7 +56,7 @@ def test_skip_reduction_does_not_change_parameters():
     assert count_parameters(meta_model(large)) == count_parameters(meta_model(plain))
 
 
-# ---- shapes (NASNET.md section 3.4) --------------------------------------------------
+# ---- shapes (the released TF-slim nasnet_test.py) --------------------------------------------------
 
 
 def _expected_shapes(stem, stacks, reductions, n):
@@ -203,7 +203,7 @@ def test_final_dropout_and_aux_only_in_training():
     assert aux is None and logits.shape == (1, 5)
 
 
-# ---- ScheduledDropPath (NASNET.md section 3.6) ---------------------------------------
+# ---- ScheduledDropPath (the paper's Appendix A.5) ---------------------------------------
 
 
 def test_drop_path_preserves_the_expectation():

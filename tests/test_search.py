@@ -14,18 +14,18 @@ import torch
 from scipy.stats import chisquare
 
 from nasnet.cli import main
-from nasnet.execution import InProcessExecutor
-from nasnet.search import (
+from nasnet.evaluate import (
+    EvalResult,
+    EvaluatorError,
     MnasReward,
-    StrategyError,
-    Trial,
+    RewardError,
+    make_evaluator,
     make_reward,
-    make_strategy,
-    search,
+    reward_spec,
     synthetic_objective,
 )
-from nasnet.search.evaluators import EvalResult, EvaluatorError, make_evaluator
-from nasnet.search.rewards import RewardError
+from nasnet.execution import InProcessExecutor
+from nasnet.search import StrategyError, Trial, make_strategy, search
 from nasnet.space import DEFAULT_SPACE, genotype_hash, load_genotype
 from nasnet.store import ExperimentStore, StoreError
 
@@ -175,6 +175,32 @@ def test_mnas_reward_matches_hand_computed_values():
     with pytest.raises(RewardError, match="field 'metric'"):
         MnasReward(1.0, metric="latency")
     assert make_reward(None)(0.7, {}) == 0.7
+
+
+def test_specs_recorded_in_experiments_keep_their_exact_form():
+    # Experiments store these specs and rebuild from them on resume: a change here strands old experiments.
+    def dumps(spec):
+        return json.dumps(spec, separators=(",", ":"))
+
+    assert (
+        dumps(make_evaluator({"kind": "synthetic"}).spec())
+        == '{"kind":"synthetic","noise":0.0,"delay":0.0,"fail_rate":0.0}'
+    )
+    noisy = make_evaluator(
+        {"kind": "synthetic", "noise": 0.05, "delay": 0.1, "fail_rate": 0.2, "noise_per_trial": True}
+    )
+    assert dumps(noisy.spec()) == (
+        '{"kind":"synthetic","noise":0.05,"delay":0.1,"fail_rate":0.2,"noise_per_trial":true}'
+    )
+    train = make_evaluator({"kind": "train", "data": "cifar10", "preset": "smoke", "overrides": {"epochs": 1}})
+    assert dumps(train.spec()) == (
+        '{"kind":"train","data":"cifar10","preset":"smoke","overrides":{"epochs":1},"val_size":5000,"image_size":null}'
+    )
+    assert dumps(reward_spec("accuracy")) == '{"kind":"accuracy"}'
+    assert dumps(reward_spec(MnasReward.hard(3e6, "params"))) == (
+        '{"kind":"mnas","target":3000000.0,"metric":"params","alpha":0.0,"beta":-1.0}'
+    )
+    assert dumps(reward_spec(_test_objective)) == '{"kind":"custom","name":"test_search._test_objective"}'
 
 
 # ---- beating random on a cheap objective ------------------------------------------------------

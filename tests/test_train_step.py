@@ -8,8 +8,8 @@ from nasnet.nn import build_model
 from nasnet.nn.ops import cat_channels
 from nasnet.space import NASNET_A
 from nasnet.train import TrainConfig, get_preset, train
+from nasnet.train.schedule import ema_with_warmup
 from nasnet.train.step import CUDA_GRAPH, EAGER, TrainStep, graphs_blocker
-from nasnet.train.trainer import ema_with_warmup
 
 CPU = torch.device("cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -181,13 +181,62 @@ def test_recomputed_cells_train_exactly_like_kept_activations():
     assert all(torch.equal(a, b) for a, b in zip(buffers, twin_buffers, strict=True))  # BN statistics updated once
 
 
-def test_recomputation_is_on_for_the_cpu_only_unless_asked():
+def test_recomputation_is_off_unless_asked():
     from nasnet.train.config import TrainConfigError
     from nasnet.train.step import recompute_activations_for
 
-    assert recompute_activations_for(TrainConfig(), CPU)
+    assert not recompute_activations_for(TrainConfig(), CPU)
     assert not recompute_activations_for(TrainConfig(), torch.device("cuda"))
-    assert not recompute_activations_for(TrainConfig(recompute_activations=False), CPU)
+    assert recompute_activations_for(TrainConfig(recompute_activations=True), CPU)
     assert "recompute" in graphs_blocker(TrainConfig(recompute_activations=True), torch.device("cuda"))
     with pytest.raises(TrainConfigError, match="recompute_activations"):
         TrainConfig(recompute_activations="yes")
+
+
+# ---- micro-batches -------------------------------------------------------------------------------
+
+
+def test_micro_batches_on_the_cpu_by_default_and_as_asked():
+    from nasnet.train.config import TrainConfigError
+    from nasnet.train.step import CPU_MICRO_BATCH, micro_batch_for
+
+    assert micro_batch_for(TrainConfig(batch_size=128), CPU) == CPU_MICRO_BATCH
+    assert micro_batch_for(TrainConfig(batch_size=128), torch.device("cuda")) is None
+    assert micro_batch_for(TrainConfig(batch_size=CPU_MICRO_BATCH), CPU) is None  # nothing to split
+    assert micro_batch_for(TrainConfig(batch_size=128, micro_batch=32), torch.device("cuda")) == 32
+    assert micro_batch_for(TrainConfig(batch_size=128, micro_batch=500), CPU) is None
+    for bad in (0, -4, 2.5, True, "16"):
+        with pytest.raises(TrainConfigError, match="micro_batch"):
+            TrainConfig(micro_batch=bad)
+
+
+def _linear_step(micro_batch):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    def loss_fn(x, y):
+        logits = model(x)
+        return torch.nn.functional.cross_entropy(logits, y), logits
+
+    return model, TrainStep(model, optimizer, loss_fn, CPU, grad_clip=1.0, micro_batch=micro_batch)
+
+
+@pytest.mark.parametrize("micro_batch", [1, 3, 4, 10])
+def test_micro_batches_give_the_whole_batch_gradient_loss_and_accuracy(micro_batch):
+    # Without BatchNorm, accumulating chunk gradients weighted by their share is the batch-mean gradient,
+    # uneven last chunks included.
+    generator = torch.Generator().manual_seed(1)
+    batches = [
+        (torch.randn(10, 6, generator=generator), torch.randint(0, 3, (10,), generator=generator)) for _ in range(3)
+    ]
+    whole_model, whole = _linear_step(None)
+    split_model, split = _linear_step(micro_batch)
+    for x, y in batches:
+        for step in (whole, split):
+            step.set_lr(0.1)
+            step(x, y)
+    for a, b in zip(whole_model.parameters(), split_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(whole.loss_sum, split.loss_sum, rtol=1e-5, atol=1e-5)
+    assert whole.correct.item() == split.correct.item()

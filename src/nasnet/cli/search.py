@@ -286,7 +286,7 @@ def _evaluator_spec(args: argparse.Namespace) -> dict[str, Any]:
         return spec
     if not args.data:
         raise NasnetError("--data is required with --evaluator train (or use --evaluator synthetic)")
-    from nasnet.search.evaluators import TrainingEvaluator
+    from nasnet.evaluate import TrainingEvaluator
 
     evaluator = TrainingEvaluator(
         args.data, args.preset, _parse(args.set, "--set"), val_size=args.val_size, image_size=args.image_size
@@ -297,7 +297,7 @@ def _evaluator_spec(args: argparse.Namespace) -> dict[str, Any]:
 def _reward_spec(args: argparse.Namespace) -> dict[str, Any]:
     if args.reward == "accuracy":
         return {"kind": "accuracy"}
-    from nasnet.search.rewards import MnasReward, reward_spec
+    from nasnet.evaluate import MnasReward, reward_spec
 
     if args.cost_target is None:
         raise NasnetError(f"--reward {args.reward} needs --cost-target T")

@@ -138,7 +138,7 @@ class _ProgressBar:
 
 def _earlier_run_file(out: Path, resume: bool) -> Path | None:
     """The file of an earlier run in ``out`` that this run would overwrite, if any."""
-    from nasnet.train.trainer import MODEL_FILE, RESULT_FILE, STATE_FILE
+    from nasnet.train import MODEL_FILE, RESULT_FILE, STATE_FILE
 
     if resume and ((out / STATE_FILE).is_file() or (out / RESULT_FILE).is_file()):
         return None  # --resume continues the checkpoint, or reports the finished run without writing
@@ -147,7 +147,7 @@ def _earlier_run_file(out: Path, resume: bool) -> Path | None:
 
 def _refuse_to_replace_earlier_run(out: Path, resume: bool) -> None:
     """Raise unless training into ``out`` keeps every earlier run's model, result and checkpoint."""
-    from nasnet.train.trainer import STATE_FILE
+    from nasnet.train import STATE_FILE
 
     existing = _earlier_run_file(out, resume)
     if existing is None:
@@ -161,7 +161,7 @@ def _refuse_to_replace_earlier_run(out: Path, resume: bool) -> None:
 
 def _remove_earlier_run(out: Path) -> None:
     """For --overwrite: no old model.pt or result.json may outlive the start of the run that replaces it."""
-    from nasnet.train.trainer import METRICS_FILE, MODEL_FILE, RESULT_FILE, STATE_FILE
+    from nasnet.train import METRICS_FILE, MODEL_FILE, RESULT_FILE, STATE_FILE
 
     for name in (MODEL_FILE, RESULT_FILE, STATE_FILE, METRICS_FILE):
         (out / name).unlink(missing_ok=True)
@@ -169,8 +169,7 @@ def _remove_earlier_run(out: Path) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from nasnet.data.sources import load_splits
-    from nasnet.train import Callbacks, resolve_config, train
-    from nasnet.train.trainer import default_device, prepare_data
+    from nasnet.train import Callbacks, default_device, prepare_data, resolve_config, train
 
     out = Path(args.out)
     _check_device_flag(args.device)
@@ -225,7 +224,7 @@ def _check_device_flag(device: str | None) -> None:
 
 
 def _resume_hint(out: Path) -> str:
-    from nasnet.train.trainer import STATE_FILE
+    from nasnet.train import STATE_FILE
 
     if (out / STATE_FILE).is_file():
         return f"interrupted; {out / STATE_FILE} holds the last checkpoint: run the same command with --resume"
@@ -246,8 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from nasnet.data.arrays import DataError
     from nasnet.data.sources import load_splits
-    from nasnet.train import DeviceArray, DeviceData, evaluate, load_model
-    from nasnet.train.trainer import MODEL_FILE, default_device
+    from nasnet.train import MODEL_FILE, DeviceArray, DeviceData, default_device, evaluate, load_model
 
     _check_device_flag(args.device)
     path = Path(args.checkpoint)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nasnet.errors import NasnetError
-from nasnet.search.evaluators import EvalResult, Evaluator
+from nasnet.evaluate import EvalResult, Evaluator
 from nasnet.space.serialization import genotype_from_dict
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from nasnet.errors import exception_summary
+from nasnet.evaluate import EvalResult, Evaluator, make_evaluator
 from nasnet.execution.base import (
     Attempts,
     Executor,
@@ -44,7 +45,6 @@ from nasnet.execution.base import (
     require_evaluator_spec,
     run_task,
 )
-from nasnet.search.evaluators import EvalResult, Evaluator
 
 _PR_SET_PDEATHSIG = 1
 
@@ -64,8 +64,6 @@ def worker_main(
         import torch
 
         torch.set_num_threads(threads)
-        from nasnet.search.evaluators import make_evaluator
-
         evaluator = make_evaluator(evaluator_spec)
         evaluator.setup(device)
     except Exception as err:

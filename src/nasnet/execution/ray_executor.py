@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from nasnet.evaluate import EvalResult, Evaluator, make_evaluator
 from nasnet.execution.base import (
     Attempts,
     Executor,
@@ -30,7 +31,6 @@ from nasnet.execution.base import (
     require_evaluator_spec,
     run_task,
 )
-from nasnet.search.evaluators import EvalResult, Evaluator
 
 
 def _import_ray(local: bool) -> Any:
@@ -51,8 +51,6 @@ class TrialActor:
     def __init__(self, evaluator_spec: dict[str, Any], data: Any, threads: int) -> None:
         import ray
         import torch
-
-        from nasnet.search.evaluators import make_evaluator
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES for the actor
@@ -143,9 +141,6 @@ class RayExecutor(Executor):
     @property
     def in_flight(self) -> int:
         return len(self.pending) + len(self.running) + len(self.outcomes)
-
-    def _healthy(self) -> int:
-        return len(self.actors) - len(self.probes)
 
     def submit(self, task: TrialTask) -> None:
         self.pending.append(task)

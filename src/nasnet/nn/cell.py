@@ -1,4 +1,4 @@
-"""A cell module for any valid genotype cell (NASNET.md sections 1.3-1.4, 2.3)."""
+"""A cell module for any valid genotype cell (the paper's Section 3 and Appendix A.4, as TF-slim builds it)."""
 
 from __future__ import annotations
 

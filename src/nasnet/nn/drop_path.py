@@ -1,4 +1,4 @@
-"""ScheduledDropPath (NASNET.md section 3.6).
+"""ScheduledDropPath (the paper's Section 4 and Appendix A.5).
 
 The released code ("v3") drops each op's output with a probability that grows
 linearly with depth and with training time::

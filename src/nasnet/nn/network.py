@@ -1,4 +1,4 @@
-"""CIFAR and ImageNet skeletons for any genotype (NASNET.md section 3).
+"""CIFAR and ImageNet skeletons for any genotype (the paper's Figure 2 and Section 4).
 
 Cell wiring follows TF-slim's ``_build_nasnet_base``: N normal cells per stack,
 reduction cells before normal-cell indices N and 2N, filters doubling at each

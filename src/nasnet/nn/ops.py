@@ -1,4 +1,4 @@
-"""The 13 NASNet operations as PyTorch modules (NASNET.md sections 1.2-1.4).
+"""The 13 NASNet operations as PyTorch modules (the paper's Section 3 and Appendix A.4).
 
 Conventions, all from the paper's appendix and the released TF-slim code:
 
@@ -124,6 +124,54 @@ class StackedSeparableConv(nn.Sequential):
         )
 
 
+# How a CUDA tensor in channels-last layout is average-pooled. PyTorch's channels-last
+# average-pool kernels were the largest single cost of a search child's step on an H100
+# (docs/performance.md); `bench/avg_pool.py` times the three ways on a GPU:
+#   "native": nn.AvgPool2d;  "conv": a depthwise convolution with a fixed all-ones kernel, divided
+#   by the count of real (unpadded) pixels;  "nchw": a round trip through the contiguous layout.
+# Every way gives the same values; CPU tensors and contiguous CUDA tensors always take "native".
+CUDA_CHANNELS_LAST_AVG_POOL = "native"
+AVG_POOL_WAYS = ("native", "conv", "nchw")
+
+
+class AvgPoolExcludingPad(nn.Module):
+    """k x k average pooling with "same" padding that averages over real pixels only."""
+
+    def __init__(self, kernel_size: int, stride: int):
+        super().__init__()
+        self.kernel_size, self.stride, self.pad = kernel_size, stride, kernel_size // 2
+        self.native = nn.AvgPool2d(kernel_size, stride=stride, padding=self.pad, count_include_pad=False)
+        # Per (channels, height, width, dtype, device): the all-ones kernel and 1 / pixel counts.
+        # Not buffers: they are derived, and the state dict stays that of nn.AvgPool2d.
+        self._conv_constants: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def way(self, x: torch.Tensor) -> str:
+        if x.is_cuda and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+            return CUDA_CHANNELS_LAST_AVG_POOL
+        return "native"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        way = self.way(x)
+        if way == "conv":
+            return self._as_conv(x)
+        if way == "nchw":
+            return self.native(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return self.native(x)
+
+    def _as_conv(self, x: torch.Tensor) -> torch.Tensor:
+        channels, height, width = x.shape[1:]
+        key = (channels, height, width, x.dtype, x.device)
+        if key not in self._conv_constants:
+            k = self.kernel_size
+            ones = torch.ones(channels, 1, k, k, dtype=x.dtype, device=x.device)
+            plane = torch.ones(1, 1, height, width, dtype=torch.float32, device=x.device)
+            counts = F.conv2d(plane, torch.ones(1, 1, k, k, device=x.device), stride=self.stride, padding=self.pad)
+            self._conv_constants[key] = (ones, counts.reciprocal().to(x.dtype))
+        ones, inverse_counts = self._conv_constants[key]
+        summed = F.conv2d(x, ones, stride=self.stride, padding=self.pad, groups=channels)
+        return summed * inverse_counts
+
+
 class Pool(nn.Module):
     """k x k average or max pooling, "same" padding, then 1x1 conv + BN if the width must change."""
 
@@ -133,7 +181,7 @@ class Pool(nn.Module):
         super().__init__()
         pad = kernel_size // 2
         if kind == "avg":
-            self.pool: nn.Module = nn.AvgPool2d(kernel_size, stride=stride, padding=pad, count_include_pad=False)
+            self.pool: nn.Module = AvgPoolExcludingPad(kernel_size, stride)
         else:
             self.pool = nn.MaxPool2d(kernel_size, stride=stride, padding=pad)
         self.project: nn.Module | None = None
@@ -146,7 +194,7 @@ class Pool(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution without losing pixels (NASNET.md 1.4).
+    """Halve the resolution without losing pixels (the released TF-slim ``factorized_reduction``).
 
     Two 1x1 convolutions on the even and the one-pixel-shifted odd grid,
     concatenated, then BN. With ``stride=1`` it is a 1x1 conv + BN.

@@ -1,7 +1,7 @@
 """Named model configurations and `create_model`, in the style of timm's registry.
 
 The three published NASNet-A configurations follow TF-slim's ``cifar_config``,
-``mobile_imagenet_config`` and ``large_imagenet_config`` (NASNET.md 3.3). BN
+``mobile_imagenet_config`` and ``large_imagenet_config`` (the released TF-slim ``nasnet.py``). BN
 momentum is PyTorch's usual 0.1 for all three: slim's 0.9997 decay suits its
 250k-step, 50-replica ImageNet runs, not training from scratch on one machine.
 Override ``bn_momentum`` to change it.

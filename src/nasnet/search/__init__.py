@@ -1,15 +1,27 @@
-"""Search strategies (RL controller, random, regularized evolution), rewards, evaluators and the loop."""
+"""Search strategies (RL controller, random, regularized evolution) and the loop.
 
-from nasnet.search.evaluators import (
+Importing this package registers the built-in strategies: `strategy` is the
+registry and never imports its plug-ins (they import it), so the package is
+what brings them in, and every way to reach `make_strategy` or
+`list_strategies` passes through it first. Evaluators and rewards live one
+layer down, in `nasnet.evaluate`; they are re-exported here so that
+``nasnet.search`` alone is enough to run a search from Python.
+"""
+
+from nasnet.evaluate import (
     EvalResult,
     Evaluator,
+    MnasReward,
     SyntheticEvaluator,
     TrainingEvaluator,
+    accuracy_reward,
     make_evaluator,
+    make_reward,
+    reward_spec,
     synthetic_objective,
 )
+from nasnet.search import evolution, random_search, rl  # noqa: F401 (each registers its strategy on import)
 from nasnet.search.loop import SearchError, SearchInterrupted, SearchState, SearchSummary, search
-from nasnet.search.rewards import MnasReward, accuracy_reward, make_reward, reward_spec
 from nasnet.search.strategy import (
     Proposal,
     Strategy,

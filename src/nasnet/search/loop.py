@@ -21,11 +21,13 @@ import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from nasnet.errors import NasnetError, exception_summary, short_repr
-from nasnet.search.evaluators import EvalResult, Evaluator, make_evaluator
-from nasnet.search.rewards import RewardError, RewardFn, make_reward, reward_spec
+from nasnet.evaluate import EvalResult, Evaluator, make_evaluator
+from nasnet.evaluate.rewards import RewardError, RewardFn, make_reward, reward_spec
+from nasnet.execution import InProcessExecutor, LocalExecutor
+from nasnet.execution.base import Executor, TrialTask, WorkerStatus
 from nasnet.search.strategy import Strategy, Trial, make_strategy
 from nasnet.space.canonical import genotype_hash
 from nasnet.space.encoding import DEFAULT_SPACE, SearchSpace
@@ -40,9 +42,6 @@ from nasnet.store.sqlite import (
     Snapshot,
     TrialRecord,
 )
-
-if TYPE_CHECKING:  # the execution layer imports the search's evaluators; import it lazily here
-    from nasnet.execution.base import Executor, WorkerStatus
 
 CONFIG_VERSION = 1
 MAX_TRIALS = 10**12  # a budget beyond any search; larger numbers are typing mistakes
@@ -305,8 +304,6 @@ class _Search:
     def _submit(self, record: TrialRecord) -> None:
         self.in_flight[record.number] = record
         self.running_hash[record.genotype_hash] = record.number
-        from nasnet.execution.base import TrialTask
-
         self.executor.submit(TrialTask(record.number, genotype_to_dict(record.genotype), record.attempts))
 
     def _handle(self, number: int, result: EvalResult, worker: str, attempts: int = 1) -> None:
@@ -423,8 +420,6 @@ def _ready_executor(executor: Executor | None, evaluator: Evaluator, workers: in
     if executor is not None and workers is not None:
         raise SearchError("give either executor= or workers= (the default executor's worker count), not both")
     if executor is None:
-        from nasnet.execution import InProcessExecutor, LocalExecutor
-
         in_process = evaluator.spec().get("kind") == "callable"
         executor = InProcessExecutor() if in_process else LocalExecutor(workers=workers)
     executor.validate(evaluator)

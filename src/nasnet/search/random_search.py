@@ -1,4 +1,4 @@
-"""Random search: every decision uniform and independent (the paper's baseline, NASNET.md 4.2)."""
+"""Random search: every decision uniform and independent (the paper's baseline, Section 4.4 and Figure 6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's RNN controller, trained with PPO or REINFORCE (NASNET.md sections 4.1, 4.3).
+"""The paper's RNN controller, trained with PPO or REINFORCE (the paper's Section 4 and Appendix A.2-A.3).
 
 A one-layer LSTM (100 units, weights U(-0.1, 0.1)) makes the 2 x 5B decisions
 in turn, each with its own softmax classifier; each step's choice is fed back

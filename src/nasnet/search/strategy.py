@@ -109,6 +109,9 @@ def set_rng_state(rng: np.random.Generator, saved: dict[str, Any]) -> None:
     }
 
 
+# Filled by `register_strategy` as strategy modules are imported. This module never imports them
+# (they import it, so doing so would be a cycle): `nasnet.search` imports the built-in ones, and
+# nothing here can be reached without that package having been imported first.
 _REGISTRY: dict[str, type[Strategy]] = {}
 
 
@@ -118,17 +121,11 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
 
 
 def list_strategies() -> list[str]:
-    _load_builtins()
     return sorted(_REGISTRY)
-
-
-def _load_builtins() -> None:
-    from nasnet.search import evolution, random_search, rl  # noqa: F401 (they register themselves)
 
 
 def strategy_options(name: str) -> dict[str, Any]:
     """The options of strategy ``name`` with their defaults."""
-    _load_builtins()
     if name not in _REGISTRY:
         raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}")
     signature = inspect.signature(_REGISTRY[name].__init__)

@@ -1,15 +1,14 @@
-"""The NASNet search space as plain data (NASNET.md section 1)."""
+"""The NASNet search space as plain data (the paper's Section 3 and Appendix A.4)."""
 
 from nasnet.space.canonical import canonical_genotype, equivalent, genotype_hash
 from nasnet.space.encoding import (
     DEFAULT_SPACE,
     SearchSpace,
     from_decisions,
-    sample_genotype,
     to_decisions,
 )
 from nasnet.space.genotype import Block, Cell, Genotype, GenotypeError, state_name
-from nasnet.space.ops import COMBINES, OP_DESCRIPTIONS, OPS
+from nasnet.space.ops import COMBINES, OPS
 from nasnet.space.serialization import (
     FORMAT_VERSION,
     GenotypeRecord,
@@ -21,7 +20,7 @@ from nasnet.space.serialization import (
     load_genotype_record,
     save_genotype,
 )
-from nasnet.space.zoo import GENOTYPES, NASNET_A, get_genotype, list_genotypes, resolve_genotype
+from nasnet.space.zoo import GENOTYPES, NASNET_A, list_genotypes, resolve_genotype
 
 __all__ = [
     "COMBINES",
@@ -30,7 +29,6 @@ __all__ = [
     "GENOTYPES",
     "NASNET_A",
     "OPS",
-    "OP_DESCRIPTIONS",
     "Block",
     "Cell",
     "Genotype",
@@ -45,12 +43,10 @@ __all__ = [
     "genotype_hash",
     "genotype_to_dict",
     "genotype_to_json",
-    "get_genotype",
     "list_genotypes",
     "load_genotype",
     "load_genotype_record",
     "resolve_genotype",
-    "sample_genotype",
     "save_genotype",
     "state_name",
     "to_decisions",

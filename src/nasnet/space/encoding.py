@@ -1,6 +1,6 @@
 """The search space as the controller sees it: a flat sequence of decisions.
 
-Each cell is 5 decisions per block, in the paper's order (NASNET.md 1.1):
+Each cell is 5 decisions per block, in the paper's order (Section 3 and Figure 3):
 input 1, input 2, op 1, op 2, combine. The normal cell comes first, then the
 reduction cell, so B=5 gives 2 x 5B = 50 decisions. At block ``b`` the input
 decisions have ``2 + b`` choices, the op decisions one per op, and the combine
@@ -171,10 +171,6 @@ class SearchSpace:
 
 
 DEFAULT_SPACE = SearchSpace()
-
-
-def sample_genotype(seed: int | np.random.Generator | None = None, space: SearchSpace = DEFAULT_SPACE) -> Genotype:
-    return space.sample(seed)
 
 
 def to_decisions(genotype: Genotype, space: SearchSpace = DEFAULT_SPACE) -> list[int]:

@@ -1,6 +1,6 @@
 """Genotypes as plain, validated data: `Block`, `Cell` and `Genotype`.
 
-State indices follow the released TF-slim code (NASNET.md section 2.3):
+State indices follow the released TF-slim code (``nasnet.py``'s hidden-state lists):
 
 * ``0`` is h_i, the previous cell's output (after its 1x1 projection);
 * ``1`` is h_{i-1}, the output of the cell before that (after adjustment);

@@ -1,4 +1,4 @@
-"""Published cells (NASNET.md section 2), as plain genotypes.
+"""Published cells (the paper's Figure 4 and Appendix B), as plain genotypes.
 
 NASNet-A carries the released code's explicit output lists: the normal cell
 concatenates h_{i-1} and all five blocks (6F), the reduction cell blocks 1-4
@@ -33,13 +33,6 @@ NASNET_A = Genotype(
 )
 
 GENOTYPES: dict[str, Genotype] = {"nasnet_a": NASNET_A}
-
-
-def get_genotype(name: str) -> Genotype:
-    try:
-        return GENOTYPES[name]
-    except KeyError:
-        raise GenotypeError(f"unknown genotype {name!r}; known: {', '.join(sorted(GENOTYPES))}") from None
 
 
 def list_genotypes() -> list[str]:

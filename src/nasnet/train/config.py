@@ -55,7 +55,8 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     cuda_graphs: bool = True
-    recompute_activations: bool | None = None  # recompute op activations in backward; None: on the CPU only
+    recompute_activations: bool | None = None  # recompute cell activations in backward; None: no
+    micro_batch: int | None = None  # accumulate gradients over chunks this big; None: CPU_MICRO_BATCH on the CPU only
     seed: int = 0
     eval_batch_size: int = 1000
     eval_every: int = 1
@@ -76,7 +77,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise TrainConfigError(f"field '{name}': expected an integer >= 0, got {value!r}")
-        for name in ("train_subset", "val_subset", "base_filters", "filters"):
+        for name in ("train_subset", "val_subset", "base_filters", "filters", "micro_batch"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise TrainConfigError(f"field '{name}': expected a positive integer or null, got {value!r}")
@@ -138,7 +139,7 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     return dataclasses.replace(config, **overrides)
 
 
-# The paper's proxy task (NASNET.md section 5): N=2, 20 epochs, single-period
+# The paper's proxy task (the paper's Appendix A.1 and A.6): N=2, 20 epochs, single-period
 # cosine, momentum 0.9, reward = final validation accuracy. The paper does not
 # give the child's filters, batch or learning rate; these are our choices.
 _SEARCH = TrainConfig(
@@ -158,7 +159,7 @@ _SEARCH = TrainConfig(
 
 PRESETS: dict[str, TrainConfig] = {
     "search": _SEARCH,
-    # A faster proxy in the airbench style (ANCHORS.md section 5): large batches, Nesterov,
+    # A faster proxy in the airbench style (Keller Jordan's airbench, 2024): large batches, Nesterov,
     # a short triangular schedule, label smoothing, 2-pixel translations, flip test-time augmentation.
     "search-fast": dataclasses.replace(
         _SEARCH,
@@ -173,7 +174,7 @@ PRESETS: dict[str, TrainConfig] = {
         tta=True,
         weight_decay=5e-4,
     ),
-    # The released CIFAR-10 recipe (NASNET.md section 6.1), for NASNet-A 6@768.
+    # The released CIFAR-10 recipe (the paper's Section 4.1, as the released code trains it), for NASNet-A 6@768.
     "cifar10-paper": TrainConfig(
         epochs=600,
         batch_size=32,

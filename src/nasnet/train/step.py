@@ -113,13 +113,25 @@ def graphs_blocker(config: TrainConfig, device: torch.device) -> str | None:
 
 
 def recompute_activations_for(config: TrainConfig, device: torch.device) -> bool:
-    """Whether to recompute cell activations in backward: as asked, else on the CPU only.
+    """Whether to recompute cell activations in backward: only when asked (``null`` means no).
 
-    On the CPU a search child's saved activations are most of a worker's memory (about 3 GB at batch
-    128; 3.4 GB peak against 1.7 GB with recomputation), and recomputing them made a child about 1.5x
-    slower there (bench/worker_memory.py). A GPU has the memory to spare.
+    Micro-batches keep a CPU worker small at full speed; recomputation cuts its peak further (0.87 to 0.63 GB)
+    for about 1.35x the training time (bench/worker_memory.py, docs/training.md).
     """
-    return config.recompute_activations if config.recompute_activations is not None else device.type == "cpu"
+    return bool(config.recompute_activations)
+
+
+# A CPU step over chunks of 16 images keeps a search worker under 1 GB (0.87 against 3.0 GB) and is
+# no slower than whole batches of 128 (bench/worker_memory.py; docs/training.md, `micro_batch`). BatchNorm then
+# normalises over 16 images at a time ("ghost batches").
+CPU_MICRO_BATCH = 16
+
+
+def micro_batch_for(config: TrainConfig, device: torch.device) -> int | None:
+    """The chunk size a step accumulates gradients over, or ``None`` for the whole batch at once."""
+    if config.micro_batch is not None:
+        return config.micro_batch if config.micro_batch < config.batch_size else None
+    return CPU_MICRO_BATCH if device.type == "cpu" and config.batch_size > CPU_MICRO_BATCH else None
 
 
 class TrainStep:
@@ -138,8 +150,10 @@ class TrainStep:
         device: torch.device,
         grad_clip: float | None = None,
         use_graph: bool = False,
+        micro_batch: int | None = None,
     ) -> None:
         self.model = model
+        self.micro_batch = micro_batch
         self.optimizer = optimizer
         self.loss_fn = loss_fn
         self.device = device
@@ -168,7 +182,7 @@ class TrainStep:
         use_graph = blocker is None
         loss_fn = nasnet_loss(model, forward or model, config, device, use_graph)
         optimizer = build_optimizer(model, config, device)
-        return cls(model, optimizer, loss_fn, device, config.grad_clip, use_graph)
+        return cls(model, optimizer, loss_fn, device, config.grad_clip, use_graph, micro_batch_for(config, device))
 
     @property
     def mode(self) -> str:
@@ -202,15 +216,19 @@ class TrainStep:
     # ---- the step itself ------------------------------------------------------------------------
 
     def _body(self, x: torch.Tensor, y: torch.Tensor, zero_grad: bool) -> None:
-        loss, logits = self.loss_fn(x, y)
         if zero_grad:
             self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        batch = y.shape[0]
+        chunk = self.micro_batch or batch
+        for x_part, y_part in zip(x.split(chunk), y.split(chunk), strict=True):
+            loss, logits = self.loss_fn(x_part, y_part)
+            # The losses are chunk means; weighting each by its share gives the batch mean's gradient.
+            (loss * (y_part.shape[0] / batch) if chunk < batch else loss).backward()
+            self.loss_sum += loss.detach() * y_part.shape[0]
+            self.correct += (logits.detach().argmax(1) == y_part).sum()
         if self.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.params, self.grad_clip)
         self.optimizer.step()
-        self.loss_sum += loss.detach() * y.shape[0]
-        self.correct += (logits.detach().argmax(1) == y).sum()
 
     # ---- CUDA graphs --------------------------------------------------------------------------------
 

@@ -8,14 +8,10 @@ never as an exception.
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import json
-import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,207 +19,34 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from nasnet.data.arrays import Dataset, DataSplits, make_splits
-from nasnet.errors import NasnetError
+from nasnet.data.arrays import Dataset, DataSplits
 from nasnet.fileio import atomic_write_json, atomic_write_text
 from nasnet.nn.counting import count_parameters
 from nasnet.nn.network import ModelConfig, NASNet
-from nasnet.nn.registry import create_model, genotype_config, is_model_name
 from nasnet.space.genotype import Genotype
-from nasnet.space.zoo import resolve_genotype
 from nasnet.train.checkpoint import (
     CHECKPOINT_VERSION,
-    MODEL_FORMAT,
     TRAIN_STATE_FORMAT,
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
 from nasnet.train.config import TrainConfig, resolve_config
-from nasnet.train.loader import DeviceArray, DeviceData, eval_batches, steps_per_epoch, train_batches
-from nasnet.train.step import TrainStep, autocast_for, is_out_of_memory, recompute_activations_for
+from nasnet.train.evaluation import CPU_EVAL_BATCH, evaluate
+from nasnet.train.inputs import default_device, prepare_data
+from nasnet.train.loader import DeviceArray, DeviceData, steps_per_epoch, train_batches
+from nasnet.train.model_file import MODEL_FILE, save_model
+from nasnet.train.models import build_network
+from nasnet.train.result import RESULT_FILE, Callbacks, TrainResult
+from nasnet.train.schedule import ema_with_warmup, lr_at
+from nasnet.train.step import TrainStep, is_out_of_memory, recompute_activations_for
 
 STATE_FILE = "checkpoint.pt"
-# On the CPU, evaluation batches of 1,000 raised a search worker's peak memory from 3.3 to 4.9 GB and a
-# child's time from 23 to 60 s (a one-off probe with this cap lifted, 500 training images): larger is
-# not faster there.
-CPU_EVAL_BATCH = 256
-MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.jsonl"
-RESULT_FILE = "result.json"
-
-
-@dataclass
-class TrainResult:
-    """The outcome of one training run.
-
-    ``accuracy`` is the final validation accuracy: the search's reward. The
-    test set is evaluated only when asked (``test_accuracy``) and never feeds
-    a reward.
-    """
-
-    status: str
-    accuracy: float | None = None
-    best_accuracy: float | None = None
-    test_accuracy: float | None = None
-    curve: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-    images_per_second: float = 0.0
-    failure: str | None = None
-    epochs_completed: int = 0
-    params: int = 0
-    model_path: str | None = None
-    step_mode: str = "eager"  # "eager" or "cuda_graph": how the training steps ran
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> TrainResult:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
-
-
-@dataclass
-class Callbacks:
-    """Optional hooks: ``on_step(step, total_steps)`` and ``on_epoch(record)`` after each epoch."""
-
-    on_step: Callable[[int, int], None] | None = None
-    on_epoch: Callable[[dict[str, Any]], None] | None = None
-    on_start: Callable[[int, int], None] | None = None  # (first step, total steps)
-    on_phase: Callable[[str], None] | None = None  # "validating", "testing", "saving": long steps after training
 
 
 class _NonFiniteLoss(Exception):
     pass
-
-
-def default_device(requested: torch.device | str | None = None) -> torch.device:
-    """``requested`` as a device; without one, CUDA when available, else the CPU."""
-    device = torch.device(requested) if requested else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())  # so "cuda" and "cuda:0" compare equal
-    return device
-
-
-# ---- inputs ----------------------------------------------------------------------------
-
-
-def prepare_data(
-    data: DeviceData | DataSplits | Dataset | str | os.PathLike[str],
-    device: torch.device,
-    config: TrainConfig,
-    include_test: bool = True,
-) -> DeviceData:
-    """Put ``data`` on ``device`` (unless it already is), applying the config's subsets."""
-    if isinstance(data, DeviceData):
-        if data.device != device:
-            raise NasnetError(f"data lives on {data.device} but training runs on {device}")
-        return subset_device_data(data, config.train_subset, config.val_subset, config.seed)
-    if isinstance(data, (str, os.PathLike)):
-        from nasnet.data.sources import load_splits
-
-        data = load_splits(data)
-    if isinstance(data, Dataset):
-        data = make_splits(data)
-    return DeviceData.from_splits(data, device, config.train_subset, config.val_subset, include_test, config.seed)
-
-
-def subset_device_data(data: DeviceData, train_subset: int | None, val_subset: int | None, seed: int) -> DeviceData:
-    if train_subset is None and val_subset is None:
-        return data
-    val = data.val.subset(val_subset, seed) if data.val is not None else None
-    return dataclasses.replace(data, train=data.train.subset(train_subset, seed), val=val)
-
-
-def model_config_for(
-    spec: Genotype | str | os.PathLike[str] | ModelConfig, config: TrainConfig, data: DeviceData
-) -> ModelConfig:
-    """The network to train: a named model, a model config or a genotype sized by ``config``."""
-    common: dict[str, Any] = {
-        "num_classes": data.num_classes,
-        "image_size": data.image_size,
-        "in_channels": data.in_channels,
-        "aux_head": config.aux_weight > 0,
-        "drop_path_keep_prob": config.drop_path_keep_prob,
-        "dropout": config.dropout,
-    }
-    if isinstance(spec, ModelConfig):
-        return dataclasses.replace(spec, **common)
-    if isinstance(spec, str) and is_model_name(spec):
-        return create_model(spec, **common).config
-    skeleton = config.skeleton if config.skeleton != "auto" else ("cifar" if data.image_size < 128 else "imagenet")
-    sizing = {"filters": config.filters} if config.filters is not None else {"base_filters": config.base_filters}
-    return genotype_config(
-        resolve_genotype(spec), skeleton=skeleton, cells_per_stack=config.cells_per_stack, **sizing, **common
-    )
-
-
-# ---- schedule and evaluation ----------------------------------------------------------
-
-
-def lr_at(step: int, total_steps: int, config: TrainConfig, steps_in_epoch: int) -> float:
-    """The learning rate at ``step``: linear warmup, then cosine or linear decay to 0."""
-    warmup = min(round(config.warmup_epochs * steps_in_epoch), total_steps)
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
-    if config.schedule == "constant":
-        return config.lr
-    progress = (step - warmup) / max(1, total_steps - warmup)
-    if config.schedule == "triangle":
-        return config.lr * max(0.0, 1.0 - progress)
-    return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    array: DeviceArray,
-    data: DeviceData,
-    batch_size: int = 1000,
-    channels_last: bool = True,
-    precision: str = "auto",
-    tta: bool = False,
-) -> float:
-    """Top-1 accuracy of ``model`` on ``array``; ``tta`` averages the logits of the image and its mirror."""
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=data.device)
-    try:
-        for x, y in eval_batches(array, data, batch_size, channels_last):
-            with autocast_for(data.device, precision):
-                logits = model(x).float()
-                if tta:
-                    logits = logits + model(x.flip(3)).float()
-            correct += (logits.argmax(1) == y).sum()
-    finally:
-        model.train(was_training)
-    return correct.item() / max(1, len(array))
-
-
-def ema_with_warmup(decay: float) -> Callable:
-    """An EMA update whose decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates.
-
-    With a fixed 0.999, a run of a few hundred steps would evaluate weights
-    still weighted heavily towards the initialisation.
-    """
-
-    @torch.no_grad()
-    def update(ema_params: list[torch.Tensor], params: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
-        n = float(num_averaged)
-        effective = min(decay, (1.0 + n) / (10.0 + n))
-        floating = [(e, p) for e, p in zip(ema_params, params, strict=True) if e.is_floating_point()]
-        if floating:
-            torch._foreach_lerp_([e for e, _ in floating], [p for _, p in floating], 1.0 - effective)
-        for e, p in zip(ema_params, params, strict=True):
-            if not e.is_floating_point():
-                e.copy_(p)  # counters such as BatchNorm's num_batches_tracked
-
-    return update
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -363,14 +186,6 @@ def _write_metrics(out_dir: Path, curve: list[dict[str, Any]]) -> None:
     atomic_write_text(out_dir / METRICS_FILE, "".join(json.dumps(record) + "\n" for record in curve))
 
 
-def _build_model(spec: Any, config: TrainConfig, data: DeviceData) -> tuple[nn.Module, ModelConfig | None]:
-    if isinstance(spec, nn.Module):
-        return spec, spec.config if isinstance(spec, NASNet) else None
-    model_config = model_config_for(spec, config, data)
-    torch.manual_seed(config.seed)
-    return NASNet(model_config), model_config
-
-
 def train(
     model: nn.Module | Genotype | ModelConfig | str | os.PathLike[str],
     data: DeviceData | DataSplits | Dataset | str | os.PathLike[str],
@@ -409,7 +224,7 @@ def train(
         if resume and (out / RESULT_FILE).is_file() and not (out / STATE_FILE).exists():
             return TrainResult.from_dict(json.loads((out / RESULT_FILE).read_text()))
     device_data = prepare_data(data, device, config, include_test=evaluate_test)
-    net, model_config = _build_model(model, config, device_data)
+    net, model_config = build_network(model, config, device_data)
     params = count_parameters(net)
     run: _Run | None = None
     try:
@@ -501,58 +316,3 @@ def _train_loop(
         atomic_write_json(out / RESULT_FILE, result.to_dict())
         (out / STATE_FILE).unlink(missing_ok=True)
     return result
-
-
-# ---- final model files -----------------------------------------------------------------
-
-
-def save_model(
-    path: Path,
-    model: nn.Module,
-    model_config: ModelConfig | None,
-    data: DeviceData,
-    config: TrainConfig,
-    result: TrainResult | None = None,
-) -> Path:
-    """A self-describing model file: weights, model config, normalization and class names."""
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    return save_checkpoint(
-        path,
-        {
-            "format": MODEL_FORMAT,
-            "version": CHECKPOINT_VERSION,
-            "model_config": model_config.to_dict() if model_config is not None else None,
-            "state_dict": state,
-            "mean": data.mean.tolist(),
-            "std": data.std.tolist(),
-            "classes": list(data.classes),
-            "train_config": config.to_dict(),
-            "result": result.to_dict() if result is not None else None,
-        },
-    )
-
-
-@dataclass
-class LoadedModel:
-    model: NASNet
-    mean: list[float]
-    std: list[float]
-    classes: list[str]
-    payload: dict[str, Any]
-
-
-def load_model(path: str | os.PathLike[str], device: torch.device | str = "cpu") -> LoadedModel:
-    """Load a ``model.pt`` written by `train` (weights only; nothing is executed)."""
-    payload = load_checkpoint(path, MODEL_FORMAT)
-    if payload.get("model_config") is None:
-        raise CheckpointError(f"{path}: holds weights of a custom module, with no nasnet model config to rebuild it")
-    config = ModelConfig.from_dict(payload["model_config"], source=f"{path}: model_config")
-    model = NASNet(config)
-    state = payload["state_dict"]
-    state.pop("n_averaged", None)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not fit the stored model config ({err})") from None
-    model.to(device)
-    return LoadedModel(model, payload["mean"], payload["std"], payload["classes"], payload)

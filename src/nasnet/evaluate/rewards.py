@@ -28,7 +28,7 @@ def accuracy_reward(accuracy: float, metrics: Mapping[str, Any]) -> float:
 
 @dataclass(frozen=True)
 class MnasReward:
-    """``ACC x (COST / target)^w`` with ``w = alpha`` if ``COST <= target`` else ``beta`` (NASNET.md 9).
+    """``ACC x (COST / target)^w`` with ``w = alpha`` if ``COST <= target`` else ``beta`` (MnasNet, Tan et al., 2019).
 
     Soft constraint: ``alpha = beta = -0.07`` (MnasNet's default; EfficientNet
     uses it with FLOPs and T = 400M). Hard constraint: ``alpha = 0, beta = -1``.
