@@ -181,13 +181,17 @@ def test_recomputed_cells_train_exactly_like_kept_activations():
     assert all(torch.equal(a, b) for a, b in zip(buffers, twin_buffers, strict=True))  # BN statistics updated once
 
 
-def test_recomputation_is_off_unless_asked():
-    from nasnet.train.config import TrainConfigError
-    from nasnet.train.step import recompute_activations_for
+@pytest.mark.parametrize(("asked", "recomputed"), [(None, False), (False, False), (True, True)])
+def test_recomputation_is_off_unless_asked(asked, recomputed):
+    torch.manual_seed(0)
+    model = build_model(NASNET_A, cells_per_stack=1, base_filters=4, aux_head=False, image_size=16, num_classes=4)
+    result = train(model, random_splits(count=64), tiny(epochs=1, recompute_activations=asked), device="cpu")
+    assert result.ok and model.recompute_cells is recomputed
 
-    assert not recompute_activations_for(TrainConfig(), CPU)
-    assert not recompute_activations_for(TrainConfig(), torch.device("cuda"))
-    assert recompute_activations_for(TrainConfig(recompute_activations=True), CPU)
+
+def test_recomputation_config_is_checked():
+    from nasnet.train.config import TrainConfigError
+
     assert "recompute" in graphs_blocker(TrainConfig(recompute_activations=True), torch.device("cuda"))
     with pytest.raises(TrainConfigError, match="recompute_activations"):
         TrainConfig(recompute_activations="yes")

@@ -112,15 +112,6 @@ def graphs_blocker(config: TrainConfig, device: torch.device) -> str | None:
     return None
 
 
-def recompute_activations_for(config: TrainConfig, device: torch.device) -> bool:
-    """Whether to recompute cell activations in backward: only when asked (``null`` means no).
-
-    Micro-batches keep a CPU worker small at full speed; recomputation cuts its peak further (0.87 to 0.63 GB)
-    for about 1.35x the training time (bench/worker_memory.py, docs/training.md).
-    """
-    return bool(config.recompute_activations)
-
-
 # A CPU step over chunks of 16 images keeps a search worker under 1 GB (0.87 against 3.0 GB) and is
 # no slower than whole batches of 128 (bench/worker_memory.py; docs/training.md, `micro_batch`). BatchNorm then
 # normalises over 16 images at a time ("ghost batches").
@@ -129,9 +120,10 @@ CPU_MICRO_BATCH = 16
 
 def micro_batch_for(config: TrainConfig, device: torch.device) -> int | None:
     """The chunk size a step accumulates gradients over, or ``None`` for the whole batch at once."""
-    if config.micro_batch is not None:
-        return config.micro_batch if config.micro_batch < config.batch_size else None
-    return CPU_MICRO_BATCH if device.type == "cpu" and config.batch_size > CPU_MICRO_BATCH else None
+    chunk = config.micro_batch
+    if chunk is None and device.type == "cpu":
+        chunk = CPU_MICRO_BATCH
+    return chunk if chunk is not None and chunk < config.batch_size else None
 
 
 class TrainStep:

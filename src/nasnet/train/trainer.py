@@ -39,7 +39,7 @@ from nasnet.train.model_file import MODEL_FILE, save_model
 from nasnet.train.models import build_network
 from nasnet.train.result import RESULT_FILE, Callbacks, TrainResult
 from nasnet.train.schedule import ema_with_warmup, lr_at
-from nasnet.train.step import TrainStep, is_out_of_memory, recompute_activations_for
+from nasnet.train.step import TrainStep, is_out_of_memory
 
 STATE_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"
@@ -68,7 +68,7 @@ class _Run:
         if config.ema_decay is not None:
             self.ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(config.ema_decay), use_buffers=True)
         if isinstance(model, NASNet):
-            model.set_recompute_activations(recompute_activations_for(config, device))
+            model.set_recompute_activations(bool(config.recompute_activations))  # null: no
         forward = torch.compile(model) if config.compile else model
         self.step_fn = TrainStep.for_model(model, config, device, forward)
         self.optimizer = self.step_fn.optimizer
