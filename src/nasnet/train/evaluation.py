@@ -8,9 +8,8 @@ from torch import nn
 from nasnet.train.loader import DeviceArray, DeviceData, eval_batches
 from nasnet.train.step import autocast_for
 
-# On the CPU larger evaluation batches are slower per image as well as bigger: a search child (NASNet-A,
-# N=2, C=16) evaluated at 3.3 ms per image and 0.2 GB above the model at batch 64, against 6.3 ms and
-# 0.7 GB at batch 256 (bench/worker_memory.py measures the whole worker).
+# On the CPU larger evaluation batches were slower per image as well as bigger (a one-off probe of a
+# search child at batches 64, 128 and 256); bench/worker_memory.py measures the whole worker at 64.
 CPU_EVAL_BATCH = 64
 
 
