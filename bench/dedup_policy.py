@@ -26,7 +26,7 @@ from common import print_table, write_result
 from nasnet.evaluate import synthetic_objective
 from nasnet.execution import make_executor
 from nasnet.search import search
-from nasnet.store import STATUS_COMPLETE, ExperimentStore
+from nasnet.store import ExperimentStore, TrialState
 
 
 def run_once(strategy: str, dedup: bool, seed: int, trials: int, noise: float) -> dict[str, float]:
@@ -42,7 +42,7 @@ def run_once(strategy: str, dedup: bool, seed: int, trials: int, noise: float) -
             executor=make_executor("inprocess"),
         )
         with ExperimentStore.open(directory / "exp", readonly=True) as store:
-            complete = store.trials(STATUS_COMPLETE)
+            complete = store.trials(TrialState.COMPLETE)
         assert summary.best is not None
         return {
             "best_reward": summary.best.reward,

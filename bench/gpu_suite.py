@@ -557,16 +557,15 @@ def worker_pool(args, sizes: Sizes, preset: str, workers: int, device: torch.dev
 
 def run_wave(executor: LocalExecutor, genotypes: list, device: torch.device, first_number: int = 0) -> dict[str, Any]:
     """Submit every genotype at once and wait for all of them; wall time and per-child figures."""
-    outcomes = []
+    results = []
     with UtilizationSampler(device) as sampler:
         start = time.perf_counter()
         for offset, genotype in enumerate(genotypes):
             executor.submit(TrialTask(first_number + offset, genotype_to_dict(genotype)))
-        while len(outcomes) < len(genotypes):
-            outcomes.extend(executor.wait(timeout=1.0))
+        while len(results) < len(genotypes):
+            results.extend(executor.wait(timeout=1.0))
         wall = time.perf_counter() - start
-    outcomes.sort(key=lambda o: o.number)
-    results = [o.result for o in outcomes]
+    results.sort(key=lambda r: r.number)
     return {
         "children": len(genotypes),
         "wall_seconds": wall,
@@ -718,7 +717,7 @@ def section_final(args, sizes: Sizes, device: torch.device) -> dict[str, Any]:
         "test_accuracy": result.test_accuracy,
         "goal": FINAL_GOAL,
         "step_mode": result.step_mode,
-        "status": result.status,
+        "state": result.state.value,
         "failure": result.failure,
         "curve": result.curve,
     }
@@ -758,10 +757,10 @@ def section_search(args, sizes: Sizes, device: torch.device, scratch: Path) -> d
         hours=args.search_minutes / 60,
         executor=executor,
     )
-    from nasnet.store import STATUS_COMPLETE, ExperimentStore
+    from nasnet.store import ExperimentStore, TrialState
 
     with ExperimentStore.open(out, readonly=True) as store:
-        complete = [t for t in store.trials(STATUS_COMPLETE) if t.cached_from is None]
+        complete = [t for t in store.trials(TrialState.COMPLETE) if t.cached_from is None]
     seconds = summary.session_seconds
     per_hour = summary.session_trials / seconds * 3600 if seconds > 0 else 0.0
     payload = {

@@ -14,6 +14,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("NASNET_DATA", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _plugins_of_this_test_only(monkeypatch):
+    """A --plugin module a test loads is not handed to the workers (or experiments) of later tests."""
+    import nasnet.registry
+
+    monkeypatch.setattr(nasnet.registry, "_LOADED_PLUGINS", [])
+
+
 @pytest.fixture(scope="session")
 def shared_cifar_path() -> Path:
     if not SHARED_CIFAR.is_file():

@@ -20,7 +20,7 @@ from nasnet.search import StrategyError, make_strategy, search
 from nasnet.search.loop import SearchError
 from nasnet.space import DEFAULT_SPACE
 from nasnet.store import DB_FILE, ExperimentStore
-from nasnet.store.sqlite import LOCK_FILE
+from nasnet.store.database import LOCK_FILE
 
 FAST = ["--evaluator", "synthetic", "--executor", "inprocess", "--no-progress"]
 
@@ -354,8 +354,8 @@ def test_status_and_top_show_failures(tmp_path, capsys):
     assert f"{failed} trial(s) failed, most recently trial {numbers[0]}: synthetic failure" in capsys.readouterr().out
     assert main(["top", str(directory), "-k", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [row["rank"] for row in rows if row["status"] == "complete"] == [1, 2]
-    failed_rows = [row for row in rows if row["status"] == "failed"]
+    assert [row["rank"] for row in rows if row["state"] == "complete"] == [1, 2]
+    failed_rows = [row for row in rows if row["state"] == "failed"]
     assert failed_rows and all(row["failure"] == "synthetic failure" and row["rank"] is None for row in failed_rows)
 
 

@@ -405,7 +405,7 @@ def test_overwrite_replaces_the_earlier_run(tmp_path, capsys):
     _earlier_run(out, "model.pt", "result.json", "checkpoint.pt")
     (out / "metrics.jsonl").write_text('{"epoch": 1}\n' * 5)
     assert main(_train_args(data, out, "--overwrite")) == 0
-    assert json.loads((out / "result.json").read_text())["status"] == "ok"
+    assert json.loads((out / "result.json").read_text())["state"] == "complete"
     assert (out / "model.pt").read_bytes() != b"earlier model.pt\n" and not (out / "checkpoint.pt").exists()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     capsys.readouterr()

@@ -10,7 +10,17 @@ import pytest
 import torch
 
 from nasnet.evaluate import EvalResult, Evaluator, SyntheticEvaluator, TrainingEvaluator
-from nasnet.execution import ExecutorError, LocalExecutor
+from nasnet.execution import (
+    EXECUTORS,
+    ExecutorError,
+    InProcessExecutor,
+    LocalExecutor,
+    PoolExecutor,
+    TrialTask,
+    list_executors,
+    make_executor,
+)
+from nasnet.execution.pool import Slot
 from nasnet.search import search
 from nasnet.store import ExperimentStore
 
@@ -205,7 +215,7 @@ class OutOfMemoryEveryOther(Evaluator):
         result = train(model, random_splits(count=32), "smoke", device="cpu", train_subset=None, val_subset=None)
         if not result.ok:
             return EvalResult.failed(result.failure)
-        return EvalResult("ok", result.accuracy, {"pid": os.getpid()})
+        return EvalResult.complete(result.accuracy, {"pid": os.getpid()})
 
 
 def make_oom():
@@ -219,10 +229,10 @@ def test_out_of_memory_fails_the_child_and_keeps_the_worker(tmp_path, no_leftove
     assert (summary.counts["complete"], summary.counts["failed"]) == (2, 2)
     with ExperimentStore.open(tmp_path / "exp", readonly=True) as store:
         trials = store.trials()
-    assert {t.failure for t in trials if t.status == "failed"} == {
+    assert {t.failure for t in trials if t.state == "failed"} == {
         "out of memory on cpu: CUDA out of memory. Tried to allocate 8.00 GiB"
     }
-    assert len({t.metrics["pid"] for t in trials if t.status == "complete"}) == 1  # the same, healthy worker
+    assert len({t.metrics["pid"] for t in trials if t.state == "complete"}) == 1  # the same, healthy worker
     assert all(t.attempts == 1 for t in trials)
 
 
@@ -368,7 +378,7 @@ class _Reporting(Evaluator):
     def evaluate(self, genotype, trial=0):
         self.progress(phase="training", epoch=2, epochs=5)
         time.sleep(1.5)
-        return EvalResult("ok", 0.5)
+        return EvalResult.complete(0.5)
 
 
 def make_reporting():
@@ -376,18 +386,15 @@ def make_reporting():
 
 
 def test_workers_report_their_childs_progress(no_leftovers):
-    from nasnet.execution.base import TrialTask
     from nasnet.report.progress import child_phase
-    from nasnet.space import NASNET_A
-    from nasnet.space.serialization import genotype_to_dict
 
     executor = LocalExecutor(workers=1)
     executor.start(make_reporting())
     try:
-        executor.submit(TrialTask(1, genotype_to_dict(NASNET_A)))
-        seen, outcomes, deadline = None, [], time.time() + 60
-        while not outcomes and time.time() < deadline:
-            outcomes = executor.wait(timeout=0.1)
+        executor.submit(TrialTask(1, _genotype()))
+        seen, results, deadline = None, [], time.time() + 60
+        while not results and time.time() < deadline:
+            results = executor.wait(timeout=0.1)
             seen = seen or executor.workers()[0].extra["progress"]
         assert seen == {"phase": "training", "epoch": 2, "epochs": 5}
         assert (
@@ -395,6 +402,186 @@ def test_workers_report_their_childs_progress(no_leftovers):
             and child_phase(None) == "-"
             and child_phase({"phase": "testing"}) == "testing"
         )
-        assert outcomes[0].result.ok
+        assert results[0].ok
+        assert (results[0].number, results[0].worker, results[0].attempt) == (1, "w0 (cpu)", 1)
     finally:
         executor.shutdown()
+
+
+def _genotype() -> dict:
+    from nasnet.space import NASNET_A
+    from nasnet.space.serialization import genotype_to_dict
+
+    return genotype_to_dict(NASNET_A)
+
+
+def _wait_for_results(executor: LocalExecutor, count: int = 1, timeout: float = 120) -> list[EvalResult]:
+    results, deadline = [], time.time() + timeout
+    while len(results) < count and time.time() < deadline:
+        results += executor.wait(timeout=0.2)
+    return results
+
+
+# ---- attempts and retries -------------------------------------------------------------------------
+
+
+def test_a_retried_task_moves_its_attempt_and_its_tries_on_by_one():
+    task = TrialTask(3, {"cells": "x"}, attempt=2)
+    assert task.tries == 1
+    again = task.retry()
+    assert again == TrialTask(3, {"cells": "x"}, attempt=3, tries=2)
+    assert again.retry() == TrialTask(3, {"cells": "x"}, attempt=4, tries=3)
+    assert (task.attempt, task.tries) == (2, 1)  # a task is never changed in place
+    assert TrialTask(**again.to_dict()) == again  # what crosses to a worker rebuilds the same task
+
+
+class _DyingPool(PoolExecutor[Slot]):
+    """A pool whose only worker dies during every trial: the retry rule, without processes."""
+
+    def __init__(self, max_attempts: int) -> None:
+        super().__init__(max_attempts=max_attempts)
+        self.slots = [Slot(0, "fake-0")]
+        self.sent: list[TrialTask] = []
+
+    def start(self, evaluator: Evaluator) -> None:
+        pass
+
+    def _send(self, slot: Slot, task: TrialTask) -> bool:
+        self.sent.append(task)
+        return True
+
+    def _wait_events(self, timeout: float | None) -> None:
+        for slot in self.slots:
+            if slot.task is not None:
+                self._lose(slot, f"worker {slot.name} died (signal 9)")
+
+    def _abort(self, slot: Slot) -> None:
+        raise AssertionError("no time limit here")
+
+
+def test_a_retry_that_gives_up_reports_the_attempts_of_the_trial():
+    executor = _DyingPool(max_attempts=3)
+    executor.submit(TrialTask(7, {}, attempt=4))  # three attempts in earlier sessions
+    results: list[EvalResult] = []
+    for _ in range(10):
+        results += executor.wait(timeout=0)
+        if results:
+            break
+    assert [(t.attempt, t.tries) for t in executor.sent] == [(4, 1), (5, 2), (6, 3)]
+    [result] = results
+    assert not result.ok and result.failure == "worker fake-0 died (signal 9); gave up after 3 attempts"
+    assert (result.number, result.attempt, result.worker) == (7, 6, "-")
+    assert executor.in_flight == 0
+
+
+def test_a_worker_that_keeps_dying_gives_up_with_the_trials_attempt(no_leftovers):
+    executor = LocalExecutor(workers=1, max_attempts=2)
+    executor.start(make_suicidal())
+    try:
+        executor.submit(TrialTask(5, _genotype(), attempt=3))
+        [result] = _wait_for_results(executor)
+    finally:
+        executor.shutdown()
+    assert result.failure.startswith("worker w0 (cpu) died (signal 9); gave up after 2 attempts")
+    assert (result.number, result.attempt) == (5, 4)
+    assert executor.workers()[0].extra["restarts"] == 2
+
+
+def test_a_timed_out_trial_keeps_its_attempt(no_leftovers):
+    executor = LocalExecutor(workers=1, trial_timeout=1.0)
+    executor.start(SyntheticEvaluator(delay=30.0))
+    try:
+        executor.submit(TrialTask(2, _genotype(), attempt=2))
+        [result] = _wait_for_results(executor)
+    finally:
+        executor.shutdown()
+    assert (result.failure, result.seconds) == ("timed out after 1 s", 1.0)
+    assert (result.number, result.attempt, result.worker) == (2, 2, "w0 (cpu)")
+
+
+# ---- executors by name ------------------------------------------------------------------------------
+
+
+@EXECUTORS.register("toy-inprocess")
+class ToyExecutor(InProcessExecutor):
+    """An executor plug-in: one file, one class, one registration line."""
+
+    name = "toy-inprocess"
+
+    def __init__(self, device: str | None = None, max_attempts: int = 3, label: str = "toy") -> None:
+        super().__init__(device)
+        self.max_attempts = max_attempts
+        self.label = label
+
+
+def test_an_executor_registered_outside_the_package_is_made_by_name():
+    assert "toy-inprocess" in list_executors() and list_executors() == sorted(list_executors())
+    assert {"local", "inprocess", "ray"} <= set(EXECUTORS)
+    executor = make_executor("toy-inprocess", device="cpu", max_attempts=2, label="mine")
+    assert isinstance(executor, ToyExecutor) and (executor.max_attempts, executor.label) == (2, "mine")
+    with pytest.raises(ExecutorError, match=r"^the toy-inprocess executor does not use workers \(--workers\)"):
+        make_executor("toy-inprocess", workers=2)
+    with pytest.raises(
+        ExecutorError, match=r"^max_attempts \(--max-attempts\) must be an integer from 1 to 1000, got 0$"
+    ):
+        make_executor("toy-inprocess", max_attempts=0)
+    with pytest.raises(ExecutorError, match="--device 'banana'"):
+        make_executor("toy-inprocess", device="banana")
+    with pytest.raises(ExecutorError, match=r"unknown executor 'toy'; known: .*toy-inprocess"):
+        make_executor("toy")
+    executor.start(SyntheticEvaluator())
+    executor.submit(TrialTask(4, _genotype(), attempt=2))
+    [result] = executor.wait()
+    assert result.ok and (result.number, result.worker, result.attempt) == (4, "main", 2)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"workers": 0}, "workers (--workers) must be an integer from 1 to 1024, got 0"),
+        ({"workers": True}, "workers (--workers) must be an integer from 1 to 1024, got True"),
+        ({"max_attempts": 1001}, "max_attempts (--max-attempts) must be an integer from 1 to 1000, got 1001"),
+        ({"trial_timeout": 0}, "trial_timeout (--trial-timeout) must be a finite number > 0, got 0"),
+        ({"trial_timeout": float("inf")}, "trial_timeout (--trial-timeout) must be a finite number > 0, got inf"),
+    ],
+)
+def test_options_are_checked_the_same_by_name_and_by_constructor(options, message):
+    with pytest.raises(ExecutorError) as by_name:
+        make_executor("local", **options)
+    with pytest.raises(ExecutorError) as by_constructor:
+        LocalExecutor(**options)
+    assert str(by_name.value) == str(by_constructor.value) == message
+
+
+# ---- plug-ins reach the workers ---------------------------------------------------------------------
+
+
+class _PluginProbe(Evaluator):
+    def spec(self):
+        return {"kind": "import", "target": "test_execution:make_plugin_probe"}
+
+    def evaluate(self, genotype, trial=0):
+        return EvalResult.complete(0.5, {"plugin": "nasnet_test_plugin_probe" in sys.modules})
+
+
+def make_plugin_probe():
+    return _PluginProbe()
+
+
+def test_plugins_loaded_in_the_driver_are_loaded_in_every_worker(tmp_path, monkeypatch, no_leftovers):
+    import nasnet.registry
+
+    (tmp_path / "nasnet_test_plugin_probe.py").write_text("LOADED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(nasnet.registry, "_LOADED_PLUGINS", [])  # later tests' workers must not look for it
+    monkeypatch.delitem(sys.modules, "nasnet_test_plugin_probe", raising=False)
+    assert nasnet.registry.load_plugins(["nasnet_test_plugin_probe"]) == ["nasnet_test_plugin_probe"]
+    executor = LocalExecutor(workers=1)
+    executor.start(make_plugin_probe())
+    try:
+        executor.submit(TrialTask(1, _genotype()))
+        [result] = _wait_for_results(executor)
+    finally:
+        executor.shutdown()
+        sys.modules.pop("nasnet_test_plugin_probe", None)
+    assert result.ok and result.metrics == {"plugin": True}

@@ -49,7 +49,7 @@ def test_dry_run_measures_what_the_gpu_run_measures(dry_run):
     ranking = dry_run["gpu_ranking"]
     assert len(ranking["val_accuracy"]["search"]) == len(ranking["val_accuracy"]["search-fast"]) == 3
     final = dry_run["gpu_final"]
-    assert final["status"] == "ok" and 0 <= final["test_accuracy"] <= 1 and final["epochs"] >= 1
+    assert final["state"] == "complete" and 0 <= final["test_accuracy"] <= 1 and final["epochs"] >= 1
     search = dry_run["gpu_search"]
     assert search["children"] >= 1 and search["children_per_gpu_hour"] > 0
 

@@ -24,6 +24,7 @@ EXPECTED_LAYERS = [
     {"nasnet.train"},
     {"nasnet.nn", "nasnet.store", "nasnet.report"},
     {"nasnet.space", "nasnet.data"},
+    {"nasnet.registry", "nasnet.validation"},
     {"nasnet.errors", "nasnet.fileio"},
 ]
 

@@ -25,7 +25,7 @@ from nasnet.evaluate import (
     synthetic_objective,
 )
 from nasnet.execution import InProcessExecutor
-from nasnet.search import StrategyError, Trial, make_strategy, search
+from nasnet.search import StrategyError, frozen_trial, make_strategy, search
 from nasnet.space import DEFAULT_SPACE, genotype_hash, load_genotype
 from nasnet.store import ExperimentStore, StoreError
 
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_strategy(strategy, reward_fn, count):
     for n in range(count):
         proposal = strategy.ask()
-        strategy.tell(Trial(n, proposal.decisions, proposal.info), reward_fn(proposal.decisions))
+        strategy.tell(frozen_trial(DEFAULT_SPACE, n, proposal, reward_fn(proposal.decisions)))
 
 
 # ---- the RL controller learns --------------------------------------------------------------
@@ -82,7 +82,7 @@ def test_baseline_is_an_exponential_moving_average():
     rewards = [0.5, 0.7, 0.2]
     for n, r in enumerate(rewards):
         p = strategy.ask()
-        strategy.tell(Trial(n, p.decisions, p.info), r)
+        strategy.tell(frozen_trial(DEFAULT_SPACE, n, p, r))
     expected = 0.5
     for r in rewards[1:]:
         expected = 0.95 * expected + 0.05 * r
@@ -107,7 +107,7 @@ def test_evolution_population_ages_out():
     for n in range(25):
         p = strategy.ask()
         assert p.info["origin"] == ("random" if n < 10 else "mutation")
-        strategy.tell(Trial(n, p.decisions, p.info), None if n == 20 else float(n % 7))
+        strategy.tell(frozen_trial(DEFAULT_SPACE, n, p, None if n == 20 else float(n % 7)))
     assert [m["trial"] for m in strategy.population] == [14, 15, 16, 17, 18, 19, 21, 22, 23, 24]
 
 
@@ -117,7 +117,7 @@ def test_evolution_mutates_one_decision_of_the_tournament_winner():
     for n in range(5):
         p = strategy.ask()
         proposals[n] = p.decisions
-        strategy.tell(Trial(n, p.decisions, p.info), float(n))
+        strategy.tell(frozen_trial(DEFAULT_SPACE, n, p, float(n)))
     for _ in range(20):
         child = strategy.ask()
         assert child.info["parent"] == 4  # sample_size == population: the best always wins
@@ -134,11 +134,12 @@ def test_many_in_flight_and_out_of_order(name):
     rng = random.Random(0)
     for n in range(200):
         p = strategy.ask()
-        pending.append(Trial(n, p.decisions, p.info))
+        reward = synthetic_objective(DEFAULT_SPACE.from_decisions(p.decisions))
+        pending.append(frozen_trial(DEFAULT_SPACE, n, p, reward))
         if len(pending) > 30:
             rng.shuffle(pending)
             for trial in pending[:10]:
-                strategy.tell(trial, synthetic_objective(DEFAULT_SPACE.from_decisions(trial.decisions)))
+                strategy.tell(trial)
                 told += 1
             pending = pending[10:]
     assert strategy.told == told and strategy.asked == 200
@@ -155,8 +156,8 @@ def test_state_round_trip_continues_identically(name):
     for n in range(37, 80):
         pa, pb = a.ask(), b.ask()
         assert pa.decisions == pb.decisions
-        a.tell(Trial(n, pa.decisions, pa.info), reward(pa.decisions))
-        b.tell(Trial(n, pb.decisions, pb.info), reward(pb.decisions))
+        a.tell(frozen_trial(DEFAULT_SPACE, n, pa, reward(pa.decisions)))
+        b.tell(frozen_trial(DEFAULT_SPACE, n, pb, reward(pb.decisions)))
 
 
 # ---- rewards ----------------------------------------------------------------------------------
@@ -309,7 +310,7 @@ def test_store_lock_and_readers(tmp_path):
             ExperimentStore.open(tmp_path / "exp")
         with ExperimentStore.open(tmp_path / "exp", readonly=True) as reader:
             assert reader.counts()["complete"] == 3
-        assert writer.config["strategy"] == "random"
+        assert writer.config.strategy == "random"
     with pytest.raises(StoreError, match="already holds an experiment"):
         search("random", out=tmp_path / "exp", evaluator={"kind": "synthetic"}, trials=3)
     with pytest.raises(StoreError, match="no experiment here"):
@@ -512,7 +513,7 @@ def test_real_search_on_the_shared_cifar_copy(shared_cifar_path, tmp_path, capsy
     assert main(["search", "--resume", str(directory), "--trials", "3", "--no-progress", "--device", "cpu"]) == 0
     with ExperimentStore.open(directory, readonly=True) as store:
         trials = store.trials()
-    assert [t.status for t in trials] == ["complete"] * 3
+    assert [t.state for t in trials] == ["complete"] * 3
     for trial in trials:
         assert 0 <= trial.accuracy <= 1 and trial.metrics["params"] > 0 and trial.metrics["mult_adds"] > 0
         assert len(trial.metrics["curve"]) == 1 and trial.seconds > 0

@@ -15,8 +15,9 @@ from nasnet.cli import main
 from nasnet.execution import InProcessExecutor
 from nasnet.search import Strategy, search
 from nasnet.search.loop import SearchError, SnapshotWarning
-from nasnet.store import DB_FILE, DamagedStoreError, ExperimentStore, StoreError
-from nasnet.store.sqlite import NEW_DB_FILE, OLD_DB_FILE
+from nasnet.space import DEFAULT_SPACE
+from nasnet.store import DB_FILE, DamagedStoreError, ExperimentConfig, ExperimentStore, StoreError, space_spec
+from nasnet.store.database import NEW_DB_FILE, OLD_DB_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 3
@@ -24,6 +25,9 @@ BUDGET = 40  # trials in the stored experiment
 RESUMED_BUDGET = 60  # trials after a resume
 STRATEGY_OPTIONS = {"hidden_size": 16, "batch_size": 10}  # a small controller: small snapshots, several updates
 SYNTHETIC = {"kind": "synthetic"}
+
+
+MINIMAL_CONFIG = ExperimentConfig(strategy="random", evaluator={"kind": "synthetic"}, space=space_spec(DEFAULT_SPACE))
 
 
 def _run(directory: Path, trials: int, **kwargs) -> None:
@@ -125,7 +129,7 @@ def test_damaged_database_is_named_damaged_and_never_changed(experiment, tmp_pat
             ExperimentStore.open(directory, readonly=readonly)
         assert str(db_path) in str(caught.value) and ".recover" in str(caught.value)
     with pytest.raises(DamagedStoreError):
-        ExperimentStore.create(directory, {}, overwrite=True)  # not even with overwrite
+        ExperimentStore.create(directory, MINIMAL_CONFIG, overwrite=True)  # not even with overwrite
     out = ["--evaluator", "synthetic", "--trials", "3", "--no-progress", "--executor", "inprocess"]
     for argv in (
         ["status", str(directory)],
@@ -236,7 +240,7 @@ def test_out_refuses_a_directory_holding_an_experiment(experiment, tmp_path, cap
     err = _cli_error(capsys, argv)
     assert str(directory) in err and "--overwrite" in err and "--resume" in err
     with pytest.raises(StoreError, match="already holds an experiment"):
-        ExperimentStore.create(directory, {})
+        ExperimentStore.create(directory, MINIMAL_CONFIG)
     assert (directory / DB_FILE).read_bytes() == before
 
 
@@ -245,7 +249,7 @@ def test_overwrite_replaces_the_experiment_whole(experiment, tmp_path, capsys):
     argv = ["search", "--out", str(directory), "--strategy", "random", "--evaluator", "synthetic", "--trials", "5"]
     assert main([*argv, "--no-progress", "--executor", "inprocess", "--overwrite"]) == 0
     with ExperimentStore.open(directory, readonly=True) as store:
-        assert store.config["strategy"] == "random"
+        assert store.config.strategy == "random"
         assert [t.number for t in store.trials()] == [1, 2, 3, 4, 5]
     leftovers = {path.name for path in directory.iterdir()} - {DB_FILE, ".lock", f"{DB_FILE}-wal", f"{DB_FILE}-shm"}
     assert leftovers == set()
@@ -274,27 +278,27 @@ def test_overwrite_never_lets_the_old_write_ahead_log_into_the_new_database(tmp_
     assert (crashed / f"{DB_FILE}-wal").stat().st_size > 0
     search("random", out=crashed, evaluator=SYNTHETIC, executor=InProcessExecutor(), trials=3, overwrite=True)
     with ExperimentStore.open(crashed, readonly=True) as store:
-        assert store.config["strategy"] == "random" and len(store.trials()) == 3
+        assert store.config.strategy == "random" and len(store.trials()) == 3
         assert store.elapsed_seconds < 1.0
     with sqlite3.connect(crashed / DB_FILE) as db:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 def test_a_failed_replacement_puts_the_old_experiment_back(experiment, tmp_path, monkeypatch):
-    import nasnet.store.sqlite as sqlite_store
+    import nasnet.store.database as store_database
 
     directory = _copy(experiment, tmp_path)
     before = (directory / DB_FILE).read_bytes()
-    real_replace = sqlite_store.os.replace
+    real_replace = store_database.os.replace
 
     def failing_replace(source, target):
         if str(source).endswith(NEW_DB_FILE):
             raise OSError(28, "No space left on device")
         real_replace(source, target)
 
-    monkeypatch.setattr(sqlite_store.os, "replace", failing_replace)
+    monkeypatch.setattr(store_database.os, "replace", failing_replace)
     with pytest.raises(StoreError, match=r"cannot write the new experiment .*No space left"):
-        ExperimentStore.create(directory, {}, overwrite=True)
+        ExperimentStore.create(directory, MINIMAL_CONFIG, overwrite=True)
     monkeypatch.undo()
     assert (directory / DB_FILE).read_bytes() == before
     with ExperimentStore.open(directory, readonly=True) as store:
@@ -361,7 +365,7 @@ def _assert_continued_exactly(directory: Path, reference: list[tuple[int, ...]])
 
 
 def test_snapshots_keep_the_previous_one(tmp_path):
-    with ExperimentStore.create(tmp_path / "exp", {}) as store:
+    with ExperimentStore.create(tmp_path / "exp", MINIMAL_CONFIG) as store:
         for state in (b"first", b"second", b"third"):
             store.save_snapshot("rl", state)
         assert [s.state for s in store.snapshots()] == [b"third", b"second"]

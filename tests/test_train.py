@@ -120,8 +120,8 @@ def test_non_finite_loss_stops_with_a_failed_result(tmp_path):
     with torch.no_grad():
         model.classifier.weight.fill_(float("nan"))
     result = train(model, random_splits(), tiny(), device=CPU, out_dir=tmp_path)
-    assert result.status == "failed" and result.failure == "non-finite loss at epoch 1, step 1"
-    assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
+    assert result.state == "failed" and result.failure == "non-finite loss at epoch 1, step 1"
+    assert json.loads((tmp_path / "result.json").read_text())["state"] == "failed"
 
 
 def test_out_of_memory_gives_a_failed_result_not_a_crash():
@@ -132,7 +132,7 @@ def test_out_of_memory_gives_a_failed_result_not_a_crash():
 
     model.forward = exhausted
     result = train(model, random_splits(), tiny(), device=CPU)
-    assert result.status == "failed"
+    assert result.state == "failed"
     assert result.failure.startswith("out of memory on cpu: CUDA out of memory")
 
 

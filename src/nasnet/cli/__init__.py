@@ -11,22 +11,31 @@ import sys
 from collections.abc import Sequence
 
 from nasnet.errors import Interrupted, NasnetError, printable
+from nasnet.registry import load_plugins
 
 EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     from nasnet import __version__
-    from nasnet.cli import models, search, train
+    from nasnet.cli import experiment, models, search, train
 
     parser = argparse.ArgumentParser(
         prog="nasnet",
         description="Neural architecture search with NASNet cells: search, train, inspect and export.",
     )
     parser.add_argument("--version", action="version", version=f"nasnet {__version__}")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first, so that the ops, models, strategies, evaluators, rewards, executors or "
+        "datasets it registers can be named (repeatable, before or after the command; installed entry points "
+        "load without it)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (models, train, search):
+    for module in (models, train, search, experiment):
         module.register(commands)
     return parser
 
@@ -67,15 +76,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
     command = "nasnet"
     try:
+        plugins, rest = _take_plugins(sys.argv[1:] if argv is None else list(argv))
+        load_plugins(plugins)
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(rest)
         command = f"nasnet {args.command}"
         return _run(args, command)
     except KeyboardInterrupt:  # during start-up or argument parsing
         return _interrupted(command, "interrupted")
+    except NasnetError as err:  # a --plugin that cannot be imported
+        print(f"{command}: error: {printable(str(err), 2000)}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _take_plugins(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The ``--plugin`` modules named anywhere in ``argv`` (``--plugin M`` or ``--plugin=M``), and the rest.
+
+    They are imported before the parser is built, since its choices come from the registries; so
+    ``nasnet --plugin M search ...`` and ``nasnet train --plugin M ...`` both work.
+    """
+    modules, rest = [], []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest.extend(argv[index:])
+            break
+        if arg == "--plugin" and index + 1 < len(argv):
+            modules.append(argv[index + 1])
+            index += 2
+            continue
+        if arg.startswith("--plugin="):
+            modules.append(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        index += 1
+    return modules, rest
 
 
 def _interrupted(command: str, message: str) -> int:

@@ -11,14 +11,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from nasnet.errors import NasnetError, printable, short_repr
+from nasnet.errors import NasnetError, printable
 from nasnet.nn import (
+    Architecture,
     count_parameters,
-    genotype_config,
     is_model_name,
     list_models,
     model_config,
     model_info,
+    resolve_architecture,
 )
 from nasnet.nn.counting import meta_model
 from nasnet.nn.network import ModelConfig
@@ -29,10 +30,9 @@ from nasnet.space import (
     genotype_hash,
     genotype_to_dict,
     list_genotypes,
-    load_genotype_record,
-    resolve_genotype,
 )
 from nasnet.space.genotype import Genotype
+from nasnet.space.sizing import CIFAR_SIZE
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -88,38 +88,28 @@ def _is_model_file(spec: str) -> bool:
     return spec.endswith(".pt") and Path(spec).is_file()
 
 
+def _architecture(spec: str) -> Architecture:
+    """What ``spec`` names, in `resolve_architecture`'s order, with a trained ``model.pt`` after model names.
+
+    ``model.pt`` is the command line's addition: reading one needs the trainer's checkpoint format,
+    which ``nasnet.nn`` (a lower layer) cannot import.
+    """
+    if not is_model_name(spec) and _is_model_file(spec):
+        config = _model_file_config(spec)
+        return Architecture(config.genotype, config=config, label=spec)
+    return resolve_architecture(spec)
+
+
 def config_from_args(target: str, args: argparse.Namespace) -> tuple[ModelConfig, str]:
     """A model config for a model name, a ``model.pt``, or a genotype sized by the flags."""
-    overrides = _overrides(args)
-    if is_model_name(target):
-        return model_config(target, **overrides), target
-    if _is_model_file(target):
-        config = _model_file_config(target)
-        return (dataclasses.replace(config, **overrides) if overrides else config), target
-    genotype = resolve_genotype(target)
-    overrides.setdefault("cells_per_stack", 6)
-    if "filters" not in overrides:
-        overrides.setdefault("base_filters", 32)
-    return genotype_config(genotype, **overrides), target
+    # A bare genotype is shown at the size it would be published at, NASNet-A's CIFAR-10 size,
+    # unless the flags size it; a named model or a model.pt keeps its own size.
+    return _architecture(target).configure(default_size=CIFAR_SIZE, **_overrides(args)), target
 
 
 def _load_for_show(spec: str) -> tuple[Genotype, str, dict[str, Any]]:
-    if is_model_name(spec):
-        return model_config(spec).genotype, spec, {}
-    if _is_model_file(spec):
-        return _model_file_config(spec).genotype, spec, {}
-    if spec in list_genotypes():
-        return resolve_genotype(spec), spec, {}
-    try:
-        record = load_genotype_record(spec, num_blocks=None)
-    except GenotypeError as err:
-        if "cannot read" in str(err):
-            raise GenotypeError(
-                f"{short_repr(spec)} is neither a model ({', '.join(list_models())}), a zoo genotype "
-                f"({', '.join(list_genotypes())}) nor a readable genotype file"
-            ) from None
-        raise
-    return record.genotype, record.name or spec, record.meta
+    architecture = _architecture(spec)
+    return architecture.genotype, architecture.label or spec, dict(architecture.meta)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

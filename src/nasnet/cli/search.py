@@ -1,4 +1,4 @@
-"""`nasnet search`, `nasnet status`, `nasnet top` and `nasnet export`.
+"""`nasnet search`: start or resume a search from the command line.
 
 Every bad flag ends in one line (`nasnet CMD: error: ...`, exit status 2) before anything is
 written: values are checked, flags that would be silently ignored are refused (a `--data` with
@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import json
-import math
-import os
 import sys
-import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from nasnet.cli.train import parse_assignments
+from nasnet.cli.common import open_experiment, reward_name, show
+from nasnet.cli.train import data_help, parse_assignments
 from nasnet.errors import NasnetError, printable, short_repr
+from nasnet.validation import check_int, check_number
 
 # Flags fixed when an experiment is created, with their defaults for a new search. Their argparse
 # default is None, so that a flag given with --resume (which refuses them) can be told from one
@@ -44,10 +41,13 @@ FIXED_FLAGS: dict[str, tuple[str, Any]] = {
     "synthetic_delay": ("--synthetic-delay", 0.0),
     "synthetic_noise": ("--synthetic-noise", 0.0),
     "synthetic_fail_rate": ("--synthetic-fail-rate", 0.0),
+    "evaluator_option": ("--evaluator-option", []),
+    "reward_option": ("--reward-option", []),
 }
 TRAIN_ONLY = ("data", "preset", "set", "val_size", "image_size")
 SYNTHETIC_ONLY = ("synthetic_delay", "synthetic_noise", "synthetic_fail_rate")
 MNAS_ONLY = ("cost_metric", "cost_target")
+MNAS_REWARDS = ("mnas-soft", "mnas-hard")  # the command line's two presets of the registered "mnas" reward
 # The evaluator-spec field that each evaluator flag sets.
 EVALUATOR_FIELDS = {
     "data": "data",
@@ -60,11 +60,18 @@ EVALUATOR_FIELDS = {
     "synthetic_fail_rate": "fail_rate",
 }
 MAX_SYNTHETIC_DELAY = 3600.0
-MAX_TOP = 2**62  # SQLite's LIMIT takes 64-bit integers; -k beyond this is "all of them"
-RECENT_FAILURES = 3
+
+
+def reward_choices() -> list[str]:
+    """--reward's choices: every registered reward kind, with mnas as its soft and hard presets."""
+    from nasnet.evaluate import list_rewards
+
+    return sorted({*(kind for kind in list_rewards() if kind != "mnas"), *MNAS_REWARDS})
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from nasnet.evaluate import list_evaluators
+    from nasnet.execution import list_executors
     from nasnet.search.strategy import list_strategies
     from nasnet.train.config import list_presets
 
@@ -86,13 +93,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --out: replace the experiment already in OUT, deleting its trials (never a damaged one)",
     )
-    search.add_argument("--evaluator", choices=("train", "synthetic"), help="default: train")
-    search.add_argument("--data", help="dataset for --evaluator train: cifar10, cifar100 or a path")
+    search.add_argument("--evaluator", choices=list_evaluators(), help="default: train")
+    search.add_argument(
+        "--evaluator-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a field of the evaluator's spec (for evaluators without flags of their own, e.g. a plug-in's)",
+    )
+    search.add_argument("--data", help=data_help("dataset for --evaluator train"))
     search.add_argument("--preset", choices=list_presets(), help="child training recipe (default: search)")
     search.add_argument("--set", action="append", metavar="FIELD=VALUE", help="child training override")
     search.add_argument("--val-size", type=int, help="training images held out as the reward set (default: 5000)")
     search.add_argument("--image-size", type=int, help="resize ImageFolder images to this size")
-    search.add_argument("--reward", choices=("accuracy", "mnas-soft", "mnas-hard"), help="default: accuracy")
+    search.add_argument("--reward", choices=reward_choices(), help="default: accuracy")
+    search.add_argument(
+        "--reward-option", action="append", metavar="KEY=VALUE", help="a field of the reward's spec (plug-in rewards)"
+    )
     search.add_argument("--cost-metric", choices=("mult_adds", "params"), help="default: mult_adds")
     search.add_argument("--cost-target", type=float, help="T in ACC x (COST/T)^w (required for mnas rewards)")
     search.add_argument("--option", action="append", metavar="KEY=VALUE", help="strategy option")
@@ -106,7 +122,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     execution = search.add_argument_group("execution (these may change on resume)")
     execution.add_argument(
         "--executor",
-        choices=("local", "inprocess", "ray"),
+        choices=list_executors(),
         default="local",
         help="local worker pool (default), this process, or a Ray cluster",
     )
@@ -126,41 +142,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--json", action="store_true", help="print the summary as JSON")
     search.set_defaults(handler=cmd_search)
 
-    status = commands.add_parser(
-        "status", help="counts of complete, failed and running trials, the best reward and recent failures"
-    )
-    status.add_argument("directory")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(handler=cmd_status)
-
-    top = commands.add_parser("top", help="the best trials of an experiment (and how many failed)")
-    top.add_argument("directory")
-    top.add_argument("-k", type=int, default=10, help="how many (default: 10)")
-    top.add_argument("--json", action="store_true")
-    top.set_defaults(handler=cmd_top)
-
-    export = commands.add_parser("export", help="write a trial's genotype as JSON for `nasnet train --arch`")
-    export.add_argument("directory")
-    which = export.add_mutually_exclusive_group(required=True)
-    which.add_argument("--trial", type=int)
-    which.add_argument("--best", action="store_true", help="the trial with the highest reward")
-    export.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="file to write; an existing directory gets DIR/EXPERIMENT-trialN.json; - writes to stdout",
-    )
-    export.set_defaults(handler=cmd_export)
-
 
 # ---- checking the flags ----------------------------------------------------------------------
-
-
-def _show(value: Any) -> str:
-    """A flag's value as given on the command line, cut and escaped."""
-    if isinstance(value, list):
-        value = " ".join(str(v) for v in value)
-    return printable(str(value), 80)
 
 
 def _given(args: argparse.Namespace, dest: str) -> str:
@@ -169,8 +152,8 @@ def _given(args: argparse.Namespace, dest: str) -> str:
     if value is True:
         return flag
     if isinstance(value, list):
-        return " ".join(f"{flag} {_show(v)}" for v in value)[:200]
-    return f"{flag} {_show(value)}"
+        return " ".join(f"{flag} {show(v)}" for v in value)[:200]
+    return f"{flag} {show(value)}"
 
 
 def _parse(pairs: list[str], flag: str) -> dict[str, Any]:
@@ -180,22 +163,10 @@ def _parse(pairs: list[str], flag: str) -> dict[str, Any]:
         raise NasnetError(f"{flag}: {printable(str(err), 160)}") from None
 
 
-def _finite(flag: str, value: float | None, low: float, high: float = math.inf, low_open: bool = False) -> None:
-    if value is None:
-        return
-    too_low = value <= low if low_open else value < low
-    if not math.isfinite(value) or too_low or value > high:
-        bound = f"> {low:g}" if low_open else f">= {low:g}"
-        if math.isfinite(high):
-            bound += f" and <= {high:g}"
-        raise NasnetError(f"{flag} {_show(value)}: must be a finite number {bound}")
-
-
-def _reward_name(spec: dict[str, Any]) -> str:
-    if spec.get("kind") != "mnas":
-        return str(spec.get("kind"))
-    hard = spec.get("alpha") == 0 and spec.get("beta") == -1
-    return "mnas-hard" if hard else "mnas-soft"
+def _finite(flag: str, value: float | None, low: float, high: float | None = None, low_open: bool = False) -> None:
+    if value is not None:
+        shown = f"{flag} {show(value)}:"  # the command line's style: the flag as given, then what is wrong
+        check_number(shown, value, positive=low_open, low=None if low_open else low, high=high, error=NasnetError)
 
 
 def _recorded(config: dict[str, Any], dest: str) -> str:
@@ -212,14 +183,18 @@ def _recorded(config: dict[str, Any], dest: str) -> str:
     if dest == "no_dedup":
         return "dedup " + ("on" if config.get("dedup", True) else "off")
     if dest == "reward":
-        return f"reward {_reward_name(reward)}"
+        return f"reward {reward_name(reward)}"
     if dest in MNAS_ONLY:
         if reward.get("kind") != "mnas":
-            return f"reward {_reward_name(reward)} (no cost)"
+            return f"reward {reward_name(reward)} (no cost)"
         key = "metric" if dest == "cost_metric" else "target"
-        return f"reward {_reward_name(reward)} with cost {key} {short_repr(reward.get(key))}"
+        return f"reward {reward_name(reward)} with cost {key} {short_repr(reward.get(key))}"
     if dest == "evaluator":
         return f"evaluator {evaluator.get('kind')}"
+    if dest == "evaluator_option":
+        return f"evaluator spec {short_repr(evaluator, 120)}"
+    if dest == "reward_option":
+        return f"reward spec {short_repr(reward, 120)}"
     field = EVALUATOR_FIELDS[dest]
     if field not in evaluator:
         return f"evaluator {evaluator.get('kind')} (no {FIXED_FLAGS[dest][0]})"
@@ -231,8 +206,8 @@ def _refuse_fixed_flags(args: argparse.Namespace) -> None:
     given = [dest for dest in FIXED_FLAGS if getattr(args, dest) is not None]
     if not given:
         return
-    with _open(args.resume) as store:
-        config = store.config
+    with open_experiment(args.resume) as store:
+        config = store.config.to_dict()
     dest = given[0]
     raise NasnetError(
         f"{_given(args, dest)}: {args.resume} was created with {_recorded(config, dest)}, and that cannot change "
@@ -247,7 +222,7 @@ def _new_search_settings(args: argparse.Namespace) -> None:
     for dests, applies in (
         (TRAIN_ONLY if evaluator != "train" else (), "--evaluator train"),
         (SYNTHETIC_ONLY if evaluator != "synthetic" else (), "--evaluator synthetic"),
-        (MNAS_ONLY if reward == "accuracy" else (), "--reward mnas-soft or mnas-hard"),
+        (MNAS_ONLY if reward not in MNAS_REWARDS else (), "--reward mnas-soft or mnas-hard"),
     ):
         for dest in dests:
             if getattr(args, dest) is not None:
@@ -268,10 +243,10 @@ def _check_budget(args: argparse.Namespace) -> None:
     """The budget flags, checked before anything starts (search() checks them again for Python callers)."""
     from nasnet.search.loop import MAX_TRIALS
 
-    if args.trials is not None and not 1 <= args.trials <= MAX_TRIALS:
-        raise NasnetError(f"--trials {_show(args.trials)}: must be an integer from 1 to {MAX_TRIALS:,}")
-    if args.hours is not None and not (math.isfinite(args.hours) and args.hours > 0):
-        raise NasnetError(f"--hours {_show(args.hours)}: must be a finite number > 0")
+    if args.trials is not None:
+        check_int(f"--trials {show(args.trials)}:", args.trials, 1, MAX_TRIALS, NasnetError)
+    if args.hours is not None:
+        check_number(f"--hours {show(args.hours)}:", args.hours, positive=True, error=NasnetError)
     for flag in ("--out", "--resume"):
         value = getattr(args, flag[2:])
         if value is not None and not value.strip():
@@ -279,6 +254,13 @@ def _check_budget(args: argparse.Namespace) -> None:
 
 
 def _evaluator_spec(args: argparse.Namespace) -> dict[str, Any]:
+    fields = _parse(args.evaluator_option, "--evaluator-option")
+    if args.evaluator not in ("synthetic", "train"):  # a plug-in: its spec is its kind and the fields given
+        return {"kind": args.evaluator, **fields}
+    if fields:
+        raise NasnetError(
+            f"--evaluator-option: --evaluator {args.evaluator} has flags of its own (see nasnet search --help)"
+        )
     if args.evaluator == "synthetic":
         spec = {"kind": "synthetic", "delay": args.synthetic_delay, "noise": args.synthetic_noise}
         if args.synthetic_fail_rate:
@@ -295,10 +277,13 @@ def _evaluator_spec(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _reward_spec(args: argparse.Namespace) -> dict[str, Any]:
-    if args.reward == "accuracy":
-        return {"kind": "accuracy"}
     from nasnet.evaluate import MnasReward, reward_spec
 
+    fields = _parse(args.reward_option, "--reward-option")
+    if args.reward not in MNAS_REWARDS:
+        return reward_spec({"kind": args.reward, **fields})
+    if fields:
+        raise NasnetError(f"--reward-option: --reward {args.reward} takes --cost-target and --cost-metric instead")
     if args.cost_target is None:
         raise NasnetError(f"--reward {args.reward} needs --cost-target T")
     constraint = MnasReward.soft if args.reward == "mnas-soft" else MnasReward.hard
@@ -389,293 +374,4 @@ def cmd_search(args: argparse.Namespace) -> int:
     if best is not None:
         export = f"nasnet export {summary.directory} --best -o cell.json"
         print(f"best: trial {best.number}, reward {best.reward:.4f} ({export})")
-    return 0
-
-
-# ---- reading an experiment ---------------------------------------------------------------------
-
-
-def _open(directory: str):
-    from nasnet.store import ExperimentStore
-
-    return ExperimentStore.open(directory, readonly=True)
-
-
-def one_line(text: str | None, limit: int = 200) -> str:
-    """A failure reason on one line, escaped and cut."""
-    return printable(" ".join(str(text or "unknown").split()), limit)
-
-
-def _recent_failures(store: Any, count: int) -> list[dict[str, Any]]:
-    """The ``count`` most recently finished failed trials: number and reason (one line each)."""
-    from nasnet.store.sqlite import STATUS_FAILED
-
-    failed = sorted(store.trials(STATUS_FAILED), key=lambda t: (t.finished_at or 0.0, t.number), reverse=True)
-    return [
-        {"trial": t.number, "failure": one_line(t.failure), "cached_from": t.cached_from, "finished_at": t.finished_at}
-        for t in failed[:count]
-    ]
-
-
-def _strategy_state(store: Any, config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """("ok", the strategy's figures), ("none", {}) before the first snapshot, or ("unreadable", {})."""
-    from nasnet.search.loop import space_from_spec
-    from nasnet.search.strategy import make_strategy
-
-    snapshot = store.load_snapshot()  # a damaged database is reported as such, by the store
-    if snapshot is None:
-        return "none", {}
-    try:
-        space = space_from_spec(config["space"])
-        strategy = make_strategy(config["strategy"], space, config["seed"], **config["strategy_options"])
-        strategy.load_bytes(snapshot.state)
-        return "ok", strategy.describe()
-    except Exception:  # an unchecksummed (schema 1) snapshot can hold anything; status still works
-        return "unreadable", {}
-
-
-def _lock_held(lock: Path, stat: os.stat_result) -> bool:
-    """Whether a search driver holds the experiment's lock (its flock), without disturbing it."""
-    try:
-        with open("/proc/locks") as handle:  # Linux: every lock, read without taking one
-            lines = handle.read().splitlines()
-    except OSError:
-        lines = None
-    if lines is not None:
-        wanted = (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino)
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are waiters
-                continue
-            with contextlib.suppress(ValueError):
-                major, minor, inode = parts[5].split(":")
-                if (int(major, 16), int(minor, 16), int(inode)) == wanted:
-                    return True
-        return False
-    try:  # elsewhere: try a shared lock for a moment
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)  # closing releases the probe's lock
-    return False
-
-
-def running_session_seconds(directory: str | os.PathLike[str]) -> float | None:
-    """How long the search now running in ``directory`` has run (None: none is running).
-
-    The store adds a session's time when the session ends; a running one is counted from the
-    moment its driver took the experiment's lock (and wrote its pid into the lock file).
-    """
-    from nasnet.store.sqlite import LOCK_FILE
-
-    lock = Path(directory) / LOCK_FILE
-    try:
-        stat = lock.stat()
-    except OSError:
-        return None
-    if not _lock_held(lock, stat):
-        return None
-    return max(0.0, time.time() - stat.st_mtime)
-
-
-def _status_payload(directory: str) -> dict[str, Any]:
-    with _open(directory) as store:
-        config = store.config
-        counts = store.counts()
-        best = store.best(1)
-        snapshot, strategy_info = _strategy_state(store, config)
-        failures = _recent_failures(store, RECENT_FAILURES)
-        stored_seconds = store.elapsed_seconds
-    session = running_session_seconds(directory)
-    trials = config.get("trials")
-    return {
-        "directory": directory,
-        "strategy": config.get("strategy"),
-        "budget": {
-            "trials": trials if isinstance(trials, int) and trials < 2**60 else None,
-            "hours": config.get("hours"),
-        },
-        "completed": counts["complete"],
-        "failed": counts["failed"],
-        "running": counts["running"] + counts["waiting"],
-        "cached": counts["cached"],
-        "best_reward": best[0].reward if best else None,
-        "best_trial": best[0].number if best else None,
-        "elapsed_seconds": stored_seconds + (session or 0.0),
-        "search_running": session is not None,
-        "session_seconds": session,
-        "recent_failures": failures,
-        "evaluator": config.get("evaluator"),
-        "reward": config.get("reward"),
-        "snapshot": snapshot,
-        "strategy_state": strategy_info,
-    }
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    payload = _status_payload(args.directory)
-    if args.json:
-        print(json.dumps(payload, indent=2))
-        return 0
-    from nasnet.report.progress import format_number, format_seconds
-
-    evaluator = (payload["evaluator"] or {}).get("kind", "?")
-    reward = _reward_name(payload["reward"] or {})
-    print(f"{payload['directory']}: {payload['strategy']} search, evaluator {evaluator}, reward {reward}")
-    budget = payload["budget"]
-    finished = payload["completed"] + payload["failed"]
-    limits = [f"{budget['trials']:,} trials"] if budget["trials"] else []
-    if budget["hours"] is not None:
-        limits.append(f"{format_seconds(budget['hours'] * 3600)} of search time")
-    print(
-        f"  {finished:,} finished" + (f" of {' or '.join(limits)}" if limits else "") + ": "
-        f"{payload['completed']:,} complete, {payload['failed']:,} failed, {payload['running']:,} running, "
-        f"{payload['cached']:,} reused"
-    )
-    best = payload["best_reward"]
-    print(
-        f"  best reward {format_number(best)} (trial {payload['best_trial']})"
-        if best is not None
-        else "  no completed trial yet"
-    )
-    elapsed = format_seconds(payload["elapsed_seconds"])
-    if payload["search_running"]:
-        print(f"  search time {elapsed}, running now (this session {format_seconds(payload['session_seconds'])})")
-    else:
-        print(f"  search time {elapsed}")
-    if payload["snapshot"] == "unreadable":
-        print("  snapshot: unreadable (a resume rebuilds the strategy by replaying the trials)")
-    elif payload["strategy_state"]:
-        print("  strategy: " + ", ".join(f"{k} {format_number(v)}" for k, v in payload["strategy_state"].items()))
-    if payload["failed"]:
-        print(f"  {payload['failed']:,} failed; the most recent:")
-        for failure in payload["recent_failures"]:
-            print(f"    trial {failure['trial']}: {one_line(failure['failure'], 160)}")
-    return 0
-
-
-def cmd_top(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        raise NasnetError(f"-k must be >= 1, got {_show(args.k)}")
-    k = min(args.k, MAX_TOP)
-    with _open(args.directory) as store:
-        best = store.best(k)
-        failed_count = store.counts()["failed"]
-        failures = _recent_failures(store, min(k, failed_count)) if failed_count else []
-    rows = [
-        {
-            "rank": rank,
-            "trial": t.number,
-            "status": "complete",
-            "reward": t.reward,
-            "accuracy": t.accuracy,
-            "params": t.metrics.get("params"),
-            "mult_adds": t.metrics.get("mult_adds"),
-            "hash": t.genotype_hash,
-            "cached_from": t.cached_from,
-            "seconds": t.seconds,
-        }
-        for rank, t in enumerate(best, start=1)
-    ]
-    if args.json:
-        # The failed trials follow the ranked ones, unranked, with their reasons (the k most recent).
-        failed_rows = [
-            {"rank": None, "trial": f["trial"], "status": "failed", "reward": None, "failure": f["failure"]}
-            for f in failures
-        ]
-        print(json.dumps(rows + failed_rows, indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    from nasnet.report.progress import format_number
-
-    table = Table(title=f"top {len(rows)} of {args.directory}")
-    for column in ("rank", "trial", "reward", "accuracy", "params", "mult-adds", "hash"):
-        table.add_column(column, justify="right" if column not in ("hash",) else "left")
-    for row in rows:
-        table.add_row(
-            str(row["rank"]),
-            str(row["trial"]),
-            format_number(row["reward"]),
-            format_number(row["accuracy"]),
-            "-" if row["params"] is None else f"{int(row['params']):,}",
-            "-" if row["mult_adds"] is None else f"{int(row['mult_adds']):,}",
-            row["hash"],
-        )
-    console = Console()
-    if rows:
-        console.print(table)
-    else:
-        console.print(f"{args.directory}: no completed trial yet", highlight=False, markup=False, soft_wrap=True)
-    if failed_count:
-        latest = failures[0]
-        console.print(
-            f"{failed_count:,} trial(s) failed, most recently trial {latest['trial']}: "
-            f"{one_line(latest['failure'], 120)} (nasnet status {args.directory} lists more)",
-            highlight=False,
-            markup=False,
-            soft_wrap=True,
-        )
-    return 0
-
-
-def _export_path(output: str, name: str) -> Path | None:
-    """Where export writes: None for stdout (``-``), ``DIR/NAME.json`` for an existing directory."""
-    if output == "-":
-        return None
-    if not output.strip():
-        raise NasnetError("-o is empty: name a file, an existing directory, or - for stdout")
-    path = Path(output)
-    if path.is_dir():
-        return path / f"{name}.json"
-    if output.endswith(os.sep):
-        raise NasnetError(f"-o {_show(output)}: no such directory")
-    return path
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from nasnet.space.serialization import genotype_to_dict, save_genotype
-    from nasnet.store import StoreError
-
-    with _open(args.directory) as store:
-        if args.best:
-            best = store.best(1)
-            if not best:
-                raise StoreError(f"{args.directory}: no completed trial to export")
-            trial = best[0]
-        elif not 1 <= args.trial < 2**63:  # trials are numbered from 1; SQLite's integers are 64-bit
-            raise StoreError(f"{args.directory}: no trial {_show(args.trial)}")
-        else:
-            trial = store.get_trial(args.trial)
-        config = store.config
-    if trial.status != "complete":
-        print(f"warning: trial {trial.number} is {trial.status}", file=sys.stderr)
-    meta = {
-        "experiment": str(Path(args.directory).resolve().name),
-        "trial": trial.number,
-        "reward": trial.reward,
-        "accuracy": trial.accuracy,
-        "params": trial.metrics.get("params"),
-        "mult_adds": trial.metrics.get("mult_adds"),
-        "genotype_hash": trial.genotype_hash,
-        "strategy": config.get("strategy"),
-        "evaluator": config.get("evaluator"),
-    }
-    name = f"{meta['experiment']}-trial{trial.number}"
-    meta = {k: v for k, v in meta.items() if v is not None}
-    target = _export_path(args.output, name)
-    if target is None:
-        print(json.dumps(genotype_to_dict(trial.genotype, name=name, meta=meta), indent=2))
-        return 0
-    path = save_genotype(trial.genotype, target, name=name, meta=meta)
-    reward = "-" if trial.reward is None else f"{trial.reward:.4f}"
-    print(f"wrote {path} (trial {trial.number}, reward {reward})")
     return 0

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from nasnet.errors import Interrupted, NasnetError, short_repr
+
+
+def data_help(what: str = "dataset") -> str:
+    """``--data`` help naming the registered datasets, so a dataset added by a module shows up by itself."""
+    from nasnet.data import list_datasets
+
+    return f"{what}: {', '.join(list_datasets())} (or one a --plugin module registers), or a CIFAR/ImageFolder path"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +30,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "An interrupted run continues with --resume; an earlier run in --out is replaced only with --overwrite.",
     )
     train.add_argument("--arch", required=True, help="genotype JSON path, zoo genotype name or model name")
-    train.add_argument("--data", required=True, help="dataset: cifar10, cifar100, or a CIFAR/ImageFolder path")
+    train.add_argument("--data", required=True, help=data_help())
     train.add_argument("--preset", default="search", choices=list_presets(), help="training recipe (default: search)")
     train.add_argument("--out", required=True, help="output folder")
     train.add_argument("--epochs", type=int)
@@ -52,7 +60,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     evaluate = commands.add_parser("eval", help="accuracy of a trained model.pt on a dataset's test split")
     evaluate.add_argument("checkpoint", help="a model.pt written by `nasnet train` (or its folder)")
-    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--data", required=True, help=data_help("dataset whose split to evaluate on"))
     evaluate.add_argument("--split", choices=("test", "val"), default="test")
     evaluate.add_argument("--val-size", type=int, default=5000)
     evaluate.add_argument("--image-size", type=int)
@@ -241,8 +249,6 @@ def _status(message: str, quiet: bool) -> contextlib.AbstractContextManager:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
     from nasnet.data.arrays import DataError
     from nasnet.data.sources import load_splits
     from nasnet.train import MODEL_FILE, DeviceArray, DeviceData, default_device, evaluate, load_model
@@ -259,14 +265,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     array = splits.val if args.split == "val" else splits.test
     if array is None:
         raise DataError(f"{args.data}: has no {args.split} split")
-    if array.images.shape[1] != loaded.model.config.image_size or len(splits.classes) != len(loaded.classes):
+    info = splits.info
+    if info.image_size != loaded.model.config.image_size or info.num_classes != len(loaded.classes):
         raise DataError(
-            f"{args.data}: {array.images.shape[1]} px images in {len(splits.classes)} classes, but {path} was "
+            f"{args.data}: {info.image_size} px images in {info.num_classes} classes, but {path} was "
             f"trained on {loaded.model.config.image_size} px in {len(loaded.classes)} classes"
         )
     target = DeviceArray.from_array(array, device)
-    stats = {"mean": torch.tensor(loaded.mean, device=device), "std": torch.tensor(loaded.std, device=device)}
-    data = DeviceData(train=target, val=None, test=None, classes=tuple(loaded.classes), **stats)
+    # The model's class names and normalization, not this split's: it must see images as it did in training.
+    info = dataclasses.replace(info, classes=tuple(loaded.classes), mean=tuple(loaded.mean), std=tuple(loaded.std))
+    data = DeviceData(train=target, val=None, test=None, info=info)
     with _status(f"evaluating {len(array):,} {args.split} images on {device}", args.json):
         accuracy = evaluate(loaded.model, target, data, tta=args.tta)
     if args.json:

@@ -1,8 +1,10 @@
-"""In-memory image datasets as uint8 arrays, and the deterministic train/validation split."""
+"""In-memory image datasets as uint8 arrays, what is known about them (`DatasetInfo`), and the validation split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,10 +31,6 @@ class ImageArray:
     def __len__(self) -> int:
         return len(self.images)
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
     def take(self, indices: np.ndarray) -> ImageArray:
         return ImageArray(np.ascontiguousarray(self.images[indices]), np.ascontiguousarray(self.labels[indices]))
 
@@ -44,47 +42,143 @@ class ImageArray:
 
 
 @dataclass(frozen=True)
-class Dataset:
-    """A named dataset: the training set, an optional test set, and class names."""
+class DatasetInfo:
+    """What a model and its training need to know about a dataset, apart from the images themselves.
+
+    Worked out once, when the dataset is loaded (`Dataset`), and then carried, never derived again, by
+    the forms the data takes on its way to training: `DataSplits` adds the normalization statistics of
+    its training split, and ``nasnet.train.DeviceData`` keeps the same info for the copy on the device.
+
+    ``image_size`` is the training images' height, the side the models are built for; ``mean`` and
+    ``std`` are per channel, in [0, 1] units, and empty until a split has computed them.
+    """
 
     name: str
-    train: ImageArray
-    test: ImageArray | None
     classes: tuple[str, ...]
-    source: str = ""
+    image_size: int
+    channels: int
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Tuples whatever the caller passed (a list read from JSON, a generator), so the info stays frozen whole.
+        for key in ("classes", "mean", "std"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @classmethod
+    def describe(
+        cls,
+        name: str,
+        classes: Iterable[str],
+        train: ImageArray,
+        mean: Iterable[float] = (),
+        std: Iterable[float] = (),
+    ) -> DatasetInfo:
+        """The info of a dataset named ``name`` whose training images are ``train``."""
+        _, height, _, channels = train.images.shape
+        return cls(name, tuple(classes), int(height), int(channels), tuple(mean), tuple(std))
+
+    def with_stats(self, mean: Iterable[float], std: Iterable[float]) -> DatasetInfo:
+        """The same info with the normalization statistics of a training split."""
+        return dataclasses.replace(self, mean=tuple(mean), std=tuple(std))
+
+
+class DescribedData:
+    """Read-only views of ``info``, so that every form of a dataset answers ``num_classes`` (...) alike."""
+
+    info: DatasetInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
     @property
     def image_size(self) -> int:
-        return self.train.images.shape[1]
+        return self.info.image_size
+
+    @property
+    def in_channels(self) -> int:
+        return self.info.channels
 
 
-@dataclass(frozen=True)
-class DataSplits:
-    """What training needs: ``train`` to fit, ``val`` for rewards, ``test`` for final reports only."""
+@dataclass(frozen=True, init=False)
+class Dataset(DescribedData):
+    """A loaded dataset: the training set, an optional test set, its `DatasetInfo` and where it came from.
+
+    Built from the facts a loader knows (``name``, ``classes``); the rest of the info is read from the
+    training images here, once.
+    """
+
+    info: DatasetInfo
+    train: ImageArray
+    test: ImageArray | None
+    source: str
+
+    def __init__(
+        self, name: str, train: ImageArray, test: ImageArray | None, classes: Iterable[str], source: str = ""
+    ) -> None:
+        _set_fields(self, info=DatasetInfo.describe(name, classes, train), train=train, test=test, source=source)
+
+
+@dataclass(frozen=True, init=False)
+class DataSplits(DescribedData):
+    """What training needs: ``train`` to fit, ``val`` for rewards, ``test`` for final reports only.
+
+    `make_splits` passes the dataset's ``info`` on (with its training split's statistics). Splits made
+    by hand may instead give ``classes``, ``name``, ``mean`` and ``std``, and the rest is read from
+    ``train``.
+    """
 
     train: ImageArray
     val: ImageArray | None
     test: ImageArray | None
-    classes: tuple[str, ...]
-    name: str = ""
-    mean: tuple[float, ...] = field(default=())
-    std: tuple[float, ...] = field(default=())
+    info: DatasetInfo
+
+    def __init__(
+        self,
+        train: ImageArray,
+        val: ImageArray | None,
+        test: ImageArray | None,
+        classes: Iterable[str] | None = None,
+        name: str = "",
+        mean: Iterable[float] = (),
+        std: Iterable[float] = (),
+        *,
+        info: DatasetInfo | None = None,
+    ) -> None:
+        if info is None:
+            if classes is None:
+                raise TypeError("DataSplits needs either info= or the class names")
+            info = DatasetInfo.describe(name, classes, train, mean, std)
+        elif classes is not None or name or tuple(mean) or tuple(std):
+            raise TypeError("DataSplits takes either info= or classes, name, mean and std, not both")
+        _set_fields(self, train=train, val=val, test=test, info=info)
 
     @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def mean(self) -> tuple[float, ...]:
+        return self.info.mean
 
     @property
-    def image_size(self) -> int:
-        return self.train.images.shape[1]
+    def std(self) -> tuple[float, ...]:
+        return self.info.std
 
-    @property
-    def in_channels(self) -> int:
-        return self.train.images.shape[3]
+
+def _set_fields(obj: object, **values: object) -> None:
+    # The frozen dataclasses above have their own __init__, which must get past the frozen __setattr__.
+    for key, value in values.items():
+        object.__setattr__(obj, key, value)
 
 
 def stratified_indices(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -136,4 +230,4 @@ def make_splits(dataset: Dataset, val_size: int = 5000, seed: int = 0) -> DataSp
         val = train.take(np.flatnonzero(held_out))
         train = train.take(np.flatnonzero(~held_out))
     mean, std = channel_stats(train.images)
-    return DataSplits(train, val, dataset.test, dataset.classes, dataset.name, mean, std)
+    return DataSplits(train, val, dataset.test, info=dataset.info.with_stats(mean, std))

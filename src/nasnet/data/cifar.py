@@ -1,4 +1,4 @@
-"""CIFAR-10 and CIFAR-100 in their official python format.
+"""CIFAR-10 and CIFAR-100 in their official python format, registered as the datasets ``cifar10`` and ``cifar100``.
 
 The official batches are Python pickles. They are read with a restricted
 unpickler that only rebuilds dicts, lists, strings, numbers and numpy arrays,
@@ -21,6 +21,8 @@ import numpy as np
 
 from nasnet.data.archive import read_tar
 from nasnet.data.arrays import DataError, Dataset, ImageArray
+from nasnet.data.download import download
+from nasnet.data.registry import DATASETS
 from nasnet.fileio import update_with_file
 
 
@@ -136,6 +138,17 @@ def detect_cifar(path: Path) -> CifarSpec | None:
     return None
 
 
+def find_cifar(root: Path, spec: CifarSpec) -> Path | None:
+    """Where in the data location ``root`` the official archive or its extracted folder is, if anywhere."""
+    for folder in (root, root / spec.name):
+        for candidate in (folder / spec.archive, folder / spec.folder):
+            if candidate.exists():
+                return candidate
+    if root.is_file() or (root.is_dir() and detect_cifar(root) is spec):
+        return root
+    return None
+
+
 def _read_members(path: Path, spec: CifarSpec) -> dict[str, bytes]:
     wanted = set(spec.train_files + spec.test_files + (spec.meta_file,))
     found: dict[str, bytes] = {}
@@ -184,3 +197,25 @@ def load_cifar(path: str | Path, spec: CifarSpec | None = None, verify_checksum:
         if isinstance(names, list) and len(names) == num_classes:
             classes = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
     return Dataset(spec.name, parts["train"], parts["test"], classes, source=str(path))
+
+
+def _load_named(spec: CifarSpec, root: Path, allow_download: bool) -> Dataset:
+    found = find_cifar(root, spec)
+    if found is None:
+        if not allow_download:
+            raise DataError(f"{spec.name} not found in {root}; put {spec.archive} there")
+        found = download(spec.url, root / spec.archive, spec.md5)
+    return load_cifar(found, spec)
+
+
+# Both keep their fixed 32 px: ``image_size`` only resizes ImageFolder images.
+@DATASETS.register("cifar10")
+def cifar10(root: Path, image_size: int | None, allow_download: bool) -> Dataset:
+    """CIFAR-10 from the data location ``root``, downloaded there if missing and allowed."""
+    return _load_named(CIFAR10, root, allow_download)
+
+
+@DATASETS.register("cifar100")
+def cifar100(root: Path, image_size: int | None, allow_download: bool) -> Dataset:
+    """CIFAR-100 (its 100 fine labels) from the data location ``root``, downloaded there if missing and allowed."""
+    return _load_named(CIFAR100, root, allow_download)

@@ -1,4 +1,4 @@
-"""`load_dataset`: a dataset from a name (cifar10, cifar100) or a path."""
+"""`load_dataset`: a dataset from a registered name (`list_datasets`) or a path."""
 
 from __future__ import annotations
 
@@ -6,20 +6,10 @@ import os
 from pathlib import Path
 
 from nasnet.data.arrays import DataError, Dataset, DataSplits, make_splits
-from nasnet.data.cifar import CIFAR_SPECS, detect_cifar, load_cifar
-from nasnet.data.download import download
+from nasnet.data.cifar import CIFAR_SPECS, detect_cifar, find_cifar, load_cifar
 from nasnet.data.imagefolder import load_image_folder
 from nasnet.data.locations import data_root
-
-
-def _find_named(name: str, root: Path) -> Path | None:
-    spec = CIFAR_SPECS[name]
-    for candidate in (root / spec.archive, root / spec.folder, root / name / spec.archive, root / name / spec.folder):
-        if candidate.exists():
-            return candidate
-    if root.is_file() or (root.is_dir() and detect_cifar(root) is spec):
-        return root
-    return None
+from nasnet.data.registry import DATASETS, list_datasets, registered_name
 
 
 def load_dataset(
@@ -28,34 +18,41 @@ def load_dataset(
     image_size: int | None = None,
     allow_download: bool = True,
 ) -> Dataset:
-    """Load ``cifar10``/``cifar100`` (from the data location, downloading if needed) or a path.
+    """Load a registered dataset by name (``cifar10``, ``cifar100``, ... from the data location) or a path.
 
-    A path may be a CIFAR python-format archive or folder, or an ImageFolder
-    directory or .tar/.tar.gz archive.
+    A name is looked up first, in any case; its loader finds its files in the data location
+    (``data_dir``, else ``$NASNET_DATA``, else the cache's ``data`` folder) and downloads them
+    there if missing and ``allow_download``. Anything else is a path: a CIFAR python-format
+    archive or folder, a data location holding one, or an ImageFolder directory or
+    .tar/.tar.gz archive.
     """
     text = os.fspath(spec)
-    if text.lower() in CIFAR_SPECS:
-        name = text.lower()
-        root = data_root(data_dir)
-        found = _find_named(name, root)
-        if found is None:
-            if not allow_download:
-                raise DataError(f"{name} not found in {root}; put {CIFAR_SPECS[name].archive} there")
-            found = download(CIFAR_SPECS[name].url, root / CIFAR_SPECS[name].archive, CIFAR_SPECS[name].md5)
-        return load_cifar(found, CIFAR_SPECS[name])
+    name = registered_name(text)
+    if name is not None:
+        return _load_registered(name, data_root(data_dir), image_size, allow_download)
     path = Path(text).expanduser()
     if not path.exists() and data_dir is not None and (Path(data_dir) / text).exists():
         path = Path(data_dir) / text
     if not path.exists():
-        raise DataError(f"{path}: no such file or directory (and not a known dataset name: {', '.join(CIFAR_SPECS)})")
+        raise DataError(
+            f"{path}: no such file or directory (and not a known dataset name: {', '.join(list_datasets())})"
+        )
     if detect_cifar(path) is not None:
         return load_cifar(path)
     if path.is_dir():  # a data location holding an official archive or its extracted folder
-        for name in CIFAR_SPECS:
-            found = _find_named(name, path)
+        for cifar in CIFAR_SPECS.values():
+            found = find_cifar(path, cifar)
             if found is not None and found != path:
-                return load_cifar(found, CIFAR_SPECS[name])
+                return load_cifar(found, cifar)
     return load_image_folder(path, image_size=image_size)
+
+
+def _load_registered(name: str, root: Path, image_size: int | None, allow_download: bool) -> Dataset:
+    loader = DATASETS.get(name)
+    dataset = loader(root, image_size, allow_download)
+    if not isinstance(dataset, Dataset):  # a plug-in's mistake, said here rather than deep inside training
+        raise DataError(f"dataset {name!r}: its loader returned a {type(dataset).__name__}, not a nasnet Dataset")
+    return dataset
 
 
 def load_splits(

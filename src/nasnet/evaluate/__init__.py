@@ -16,13 +16,27 @@ and the search loop turns their results into rewards, and neither needs the
 other to do so.
 """
 
-from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError
-from nasnet.evaluate.factory import make_evaluator
-from nasnet.evaluate.rewards import MnasReward, RewardError, RewardFn, accuracy_reward, make_reward, reward_spec
+from nasnet.evaluate.base import EVALUATORS, EvalResult, Evaluator, EvaluatorError, register_evaluator
+from nasnet.evaluate.factory import list_evaluators, make_evaluator
+from nasnet.evaluate.rewards import (
+    REWARDS,
+    MnasReward,
+    RewardError,
+    RewardFn,
+    accuracy_reward,
+    list_rewards,
+    make_reward,
+    register_reward,
+    reward_spec,
+)
+
+# The built-in evaluators: importing each module registers it (its registration line).
 from nasnet.evaluate.synthetic import SyntheticEvaluator, synthetic_costs, synthetic_objective
 from nasnet.evaluate.training import TrainingEvaluator
 
 __all__ = [
+    "EVALUATORS",
+    "REWARDS",
     "EvalResult",
     "Evaluator",
     "EvaluatorError",
@@ -32,8 +46,12 @@ __all__ = [
     "SyntheticEvaluator",
     "TrainingEvaluator",
     "accuracy_reward",
+    "list_evaluators",
+    "list_rewards",
     "make_evaluator",
     "make_reward",
+    "register_evaluator",
+    "register_reward",
     "reward_spec",
     "synthetic_costs",
     "synthetic_objective",

@@ -1,6 +1,7 @@
 """The evaluator interface: what the search and the executors need to know of any evaluator.
 
-Kept free of torch and of the trainer, so that the executors and the search
+`EvalResult` is the trial vocabulary's (`nasnet.store.trial`): the executors and the store carry
+it on unchanged. Kept free of torch and of the trainer, so that the executors and the search
 loop can import it without pulling in what a particular evaluator needs.
 """
 
@@ -8,54 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from nasnet.errors import NasnetError, exception_summary
+from nasnet.errors import NasnetError
+from nasnet.registry import Registry
 from nasnet.space.genotype import Genotype
+from nasnet.store.trial import EvalResult
 
 
 class EvaluatorError(NasnetError, ValueError):
     """An evaluator specification is invalid."""
-
-
-@dataclass
-class EvalResult:
-    """The outcome of evaluating one child."""
-
-    status: str  # "ok" or "failed"
-    accuracy: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    failure: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "accuracy": self.accuracy,
-            "metrics": self.metrics,
-            "seconds": self.seconds,
-            "failure": self.failure,
-        }
-
-    @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> EvalResult:
-        return cls(
-            obj["status"], obj.get("accuracy"), obj.get("metrics") or {}, obj.get("seconds", 0.0), obj.get("failure")
-        )
-
-    @classmethod
-    def failed(cls, reason: str, seconds: float = 0.0) -> EvalResult:
-        return cls("failed", seconds=seconds, failure=reason)
-
-    @classmethod
-    def from_exception(cls, err: BaseException, seconds: float = 0.0) -> EvalResult:
-        """A failed result whose reason is ``error: Type: message``."""
-        return cls.failed(f"error: {exception_summary(err)}", seconds)
 
 
 class Evaluator(ABC):
@@ -93,3 +56,13 @@ class Evaluator(ABC):
 
     @abstractmethod
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult: ...
+
+
+# Evaluator classes by ``kind``, filled as their modules are imported (`nasnet.evaluate` imports the
+# built-in ones); this module imports none of them.
+EVALUATORS: Registry[type[Evaluator]] = Registry("evaluator kind", "nasnet.evaluators", EvaluatorError)
+
+
+def register_evaluator(cls: type[Evaluator]) -> type[Evaluator]:
+    """Class decorator: register ``cls`` under its ``kind``, so that ``{"kind": cls.kind, ...}`` specs build it."""
+    return EVALUATORS.register(cls.kind, cls)

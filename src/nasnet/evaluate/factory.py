@@ -10,9 +10,7 @@ import importlib
 import time
 from typing import Any
 
-from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError
-from nasnet.evaluate.synthetic import SyntheticEvaluator
-from nasnet.evaluate.training import TrainingEvaluator
+from nasnet.evaluate.base import EVALUATORS, EvalResult, Evaluator, EvaluatorError
 from nasnet.space.genotype import Genotype
 
 
@@ -33,7 +31,7 @@ class _CallableEvaluator(Evaluator):
         value = self.function(genotype)
         if isinstance(value, EvalResult):
             return value
-        return EvalResult("ok", float(value), {}, time.perf_counter() - start)
+        return EvalResult.complete(float(value), {}, time.perf_counter() - start)
 
 
 def make_evaluator(spec: dict[str, Any] | Evaluator | Any) -> Evaluator:
@@ -46,19 +44,29 @@ def make_evaluator(spec: dict[str, Any] | Evaluator | Any) -> Evaluator:
         raise EvaluatorError(f"evaluator spec must be a dict with a 'kind', got {spec!r}")
     options = {k: v for k, v in spec.items() if k != "kind"}
     kind = spec["kind"]
-    try:
-        if kind == "synthetic":
-            return SyntheticEvaluator(**options)
-        if kind == "train":
-            return TrainingEvaluator(**options)
-        if kind == "import":
-            module_name, _, attr = str(options.pop("target", "")).partition(":")
-            factory = getattr(importlib.import_module(module_name), attr)
-            return make_evaluator(factory(**options.get("options", {})))
-    except TypeError as err:
-        raise EvaluatorError(f"evaluator {kind!r}: {err}") from None
     if kind == "callable":
         raise EvaluatorError(
             f"this experiment used an in-process evaluator ({spec.get('name')}); pass it again as evaluator= to resume"
         )
-    raise EvaluatorError(f"unknown evaluator kind {kind!r}; expected synthetic, train or import")
+    if kind == "import":
+        return _imported(options)
+    evaluator_class = EVALUATORS.get(kind)
+    try:
+        return evaluator_class(**options)
+    except TypeError as err:
+        raise EvaluatorError(f"evaluator {kind!r}: {err}") from None
+
+
+def _imported(options: dict[str, Any]) -> Evaluator:
+    """``{"kind": "import", "target": "module:function", "options": {...}}``: whatever that function builds."""
+    module_name, _, attr = str(options.get("target", "")).partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+        return make_evaluator(factory(**options.get("options", {})))
+    except TypeError as err:
+        raise EvaluatorError(f"evaluator 'import': {err}") from None
+
+
+def list_evaluators() -> list[str]:
+    """The evaluator kinds a spec may name (besides ``import``)."""
+    return EVALUATORS.names()

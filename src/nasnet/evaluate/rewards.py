@@ -1,8 +1,9 @@
 """Rewards: validation accuracy, or the MnasNet/EfficientNet objective ACC x (COST/T)^w.
 
-A reward is any callable ``(accuracy, metrics) -> float``. The two built-in
-kinds are described by plain data (`reward_spec`), so an experiment can
-record which reward it used and rebuild it on resume.
+A reward is any callable ``(accuracy, metrics) -> float``. A reward kind is
+described by plain data (`reward_spec`), so an experiment can record which
+reward it used and rebuild it on resume: `REWARDS` maps each kind to a
+builder ``spec -> reward`` (``@register_reward("kind")``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasnet.errors import NasnetError
+from nasnet.registry import Registry
 
 RewardFn = Callable[[float, Mapping[str, Any]], float]
 COST_METRICS = ("mult_adds", "params")
@@ -19,6 +21,19 @@ COST_METRICS = ("mult_adds", "params")
 
 class RewardError(NasnetError, ValueError):
     """A reward specification is invalid, or a result lacks the metric the reward needs."""
+
+
+# Reward builders by kind: ``spec -> RewardFn``, where ``spec`` is the stored plain data ``{"kind": ..., ...}``.
+REWARDS: Registry[Callable[[Mapping[str, Any]], RewardFn]] = Registry("reward", "nasnet.rewards", RewardError)
+
+
+def register_reward(kind: str) -> Callable[[Callable[[Mapping[str, Any]], RewardFn]], Callable[..., RewardFn]]:
+    """Decorator: register a builder ``spec -> reward`` for specs of ``kind``."""
+    return REWARDS.register(kind)
+
+
+def list_rewards() -> list[str]:
+    return REWARDS.names()
 
 
 def accuracy_reward(accuracy: float, metrics: Mapping[str, Any]) -> float:
@@ -66,6 +81,9 @@ def reward_spec(reward: RewardFn | str | Mapping[str, Any] | None) -> dict[str, 
     """Plain data describing ``reward``, to store with an experiment."""
     if reward is None or reward == "accuracy" or reward is accuracy_reward:
         return {"kind": "accuracy"}
+    if isinstance(reward, str):
+        make_reward(reward)  # an unknown kind, or one that needs more fields than a name
+        return {"kind": reward}
     if isinstance(reward, MnasReward):
         return {
             "kind": "mnas",
@@ -84,28 +102,34 @@ def reward_spec(reward: RewardFn | str | Mapping[str, Any] | None) -> dict[str, 
 
 
 def make_reward(spec: Mapping[str, Any] | str | None) -> RewardFn:
-    """The reward described by ``spec`` (see `reward_spec`)."""
-    if spec is None or spec == "accuracy":
+    """The reward described by ``spec`` (see `reward_spec`): a kind's name or its spec."""
+    if spec is None:
         return accuracy_reward
     if isinstance(spec, str):
-        raise RewardError(f"unknown reward {spec!r}; built in: accuracy, mnas-soft, mnas-hard")
+        return REWARDS.get(spec)({"kind": spec})
     kind = spec.get("kind")
-    if kind == "accuracy":
-        return accuracy_reward
-    if kind == "mnas":
-        unknown = sorted(set(spec) - {"kind", "target", "metric", "alpha", "beta"})
-        if unknown:
-            raise RewardError(f"reward: unknown field(s) {unknown}")
-        if "target" not in spec:
-            raise RewardError("reward: field 'target' is required for the MnasNet objective")
-        return MnasReward(
-            float(spec["target"]),
-            spec.get("metric", "mult_adds"),
-            float(spec.get("alpha", -0.07)),
-            float(spec.get("beta", -0.07)),
-        )
     if kind == "custom":
         raise RewardError(
             f"this experiment used a custom reward ({spec.get('name')}); pass the same callable as reward= to resume"
         )
-    raise RewardError(f"reward: unknown kind {kind!r}; expected accuracy or mnas")
+    return REWARDS.get(kind)(spec)
+
+
+@register_reward("accuracy")
+def _accuracy(spec: Mapping[str, Any]) -> RewardFn:
+    return accuracy_reward
+
+
+@register_reward("mnas")
+def _mnas(spec: Mapping[str, Any]) -> RewardFn:
+    unknown = sorted(set(spec) - {"kind", "target", "metric", "alpha", "beta"})
+    if unknown:
+        raise RewardError(f"reward: unknown field(s) {unknown}")
+    if "target" not in spec:
+        raise RewardError("reward: field 'target' is required for the MnasNet objective")
+    return MnasReward(
+        float(spec["target"]),
+        spec.get("metric", "mult_adds"),
+        float(spec.get("alpha", -0.07)),
+        float(spec.get("beta", -0.07)),
+    )

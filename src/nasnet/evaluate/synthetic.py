@@ -11,11 +11,14 @@ import math
 import time
 from typing import Any
 
-from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError
+from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError, register_evaluator
 from nasnet.space.canonical import genotype_hash
 from nasnet.space.genotype import Cell, Genotype
+from nasnet.space.ops import op_spec
+from nasnet.space.sizing import CHILD_SIZE
 
-# How much the synthetic objective likes each op, and its cost in units of C^2 multiply-adds.
+# How much the synthetic objective likes each of the paper's ops. An op a plug-in adds is neutral:
+# the objective has no opinion of it, and the paper's ops keep their values, so rewards do not move.
 _OP_VALUE = {
     "identity": 0.35,
     "conv_1x3_3x1": 0.55,
@@ -31,21 +34,7 @@ _OP_VALUE = {
     "sep_conv_5x5": 0.9,
     "sep_conv_7x7": 0.75,
 }
-_OP_COST = {
-    "identity": 0.0,
-    "conv_1x3_3x1": 6.0,
-    "conv_1x7_7x1": 14.0,
-    "dil_conv_3x3": 9.0,
-    "avg_pool_3x3": 0.0,
-    "max_pool_3x3": 0.0,
-    "max_pool_5x5": 0.0,
-    "max_pool_7x7": 0.0,
-    "conv_1x1": 1.0,
-    "conv_3x3": 9.0,
-    "sep_conv_3x3": 2.6,
-    "sep_conv_5x5": 3.6,
-    "sep_conv_7x7": 5.1,
-}
+NEUTRAL_OP_VALUE = 0.5
 
 
 def _depth(cell: Cell) -> int:
@@ -57,7 +46,7 @@ def _depth(cell: Cell) -> int:
 
 def _cell_score(cell: Cell) -> float:
     ops = [op for block in cell.blocks for op in block.ops]
-    op_term = sum(_OP_VALUE[op] for op in ops) / len(ops)
+    op_term = sum(_OP_VALUE.get(op, NEUTRAL_OP_VALUE) for op in ops) / len(ops)
     depth_term = math.exp(-((_depth(cell) - 3) ** 2) / 4)  # prefers cells about 3 blocks deep
     mixing = sum(len(set(block.inputs)) == 2 for block in cell.blocks) / len(cell.blocks)
     reads_both = float({0, 1} <= cell.consumed_states())
@@ -75,16 +64,24 @@ def synthetic_objective(genotype: Genotype) -> float:
     return (2 * _cell_score(genotype.normal) + _cell_score(genotype.reduction)) / 3
 
 
-def synthetic_costs(genotype: Genotype, base_filters: int = 16, cells_per_stack: int = 2) -> dict[str, float]:
-    """Rough multiply-adds and parameters from op costs (synthetic units, for cost-aware rewards)."""
-    normal = sum(_OP_COST[op] for block in genotype.normal.blocks for op in block.ops)
-    reduction = sum(_OP_COST[op] for block in genotype.reduction.blocks for op in block.ops)
+def synthetic_costs(
+    genotype: Genotype,
+    base_filters: int = CHILD_SIZE.base_filters,
+    cells_per_stack: int = CHILD_SIZE.cells_per_stack,
+) -> dict[str, float]:
+    """Rough multiply-adds and parameters from the registered op costs (synthetic units, for cost-aware rewards).
+
+    The default size is a search child's. Each op's cost is its ``nasnet.space.OpSpec.cost``.
+    """
+    normal = sum(op_spec(op).cost for block in genotype.normal.blocks for op in block.ops)
+    reduction = sum(op_spec(op).cost for block in genotype.reduction.blocks for op in block.ops)
     c2 = base_filters**2
     params = c2 * (normal * 3 * cells_per_stack * 5 + reduction * 2 * 3)  # widths grow by 1, 2, 4 over the stacks
     mult_adds = c2 * 1024 * (normal * cells_per_stack * (1 + 4 / 4 + 16 / 16) + reduction * 2)
     return {"params": float(params), "mult_adds": float(mult_adds)}
 
 
+@register_evaluator
 class SyntheticEvaluator(Evaluator):
     """Instant rewards from `synthetic_objective`, optional seeded noise and a fixed delay per trial.
 
@@ -126,4 +123,4 @@ class SyntheticEvaluator(Evaluator):
             if self.noise_per_trial:
                 seed = int(hashlib.sha256(f"{digest}:{trial}".encode()).hexdigest()[:12], 16)
             value += self.noise * (seed % 2001 - 1000) / 1000
-        return EvalResult("ok", value, synthetic_costs(genotype), time.perf_counter() - start)
+        return EvalResult.complete(value, synthetic_costs(genotype), time.perf_counter() - start)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError
+from nasnet.evaluate.base import EvalResult, Evaluator, EvaluatorError, register_evaluator
 from nasnet.space.genotype import Genotype
+from nasnet.validation import check_int
 
 MAX_IMAGE_SIZE = 1024  # beyond any NASNet input (331 px); a larger resize would decode into tens of GB
 
 
+@register_evaluator
 class TrainingEvaluator(Evaluator):
     """Train each child with a preset and report its validation accuracy.
 
@@ -60,19 +62,10 @@ class TrainingEvaluator(Evaluator):
 
     def prepare(self) -> None:
         from nasnet.data.sources import load_splits
-        from nasnet.errors import short_repr
 
-        if isinstance(self.val_size, bool) or not isinstance(self.val_size, int) or self.val_size < 0:
-            raise EvaluatorError(f"val_size (--val-size) must be an integer >= 0, got {short_repr(self.val_size)}")
-        if self.image_size is not None and (
-            isinstance(self.image_size, bool)
-            or not isinstance(self.image_size, int)
-            or not 1 <= self.image_size <= MAX_IMAGE_SIZE
-        ):
-            raise EvaluatorError(
-                f"image_size (--image-size) must be an integer from 1 to {MAX_IMAGE_SIZE}, "
-                f"got {short_repr(self.image_size)}"
-            )
+        check_int("val_size (--val-size)", self.val_size, 0, error=EvaluatorError)
+        if self.image_size is not None:
+            check_int("image_size (--image-size)", self.image_size, 1, MAX_IMAGE_SIZE, EvaluatorError)
         # Decode (and cache) the dataset once here, so that workers start from the cache, and hold out
         # the reward set as the workers will: a missing or broken dataset, or a val_size the training
         # set cannot spare, is reported before the experiment is created.
@@ -93,7 +86,7 @@ class TrainingEvaluator(Evaluator):
 
     def evaluate(self, genotype: Genotype, trial: int = 0) -> EvalResult:
         from nasnet.nn.counting import count_mult_adds
-        from nasnet.train import Callbacks, model_config_for, train
+        from nasnet.train import Callbacks, ResolvedModel, model_config_for, train
 
         if self._data is None:
             self.setup()
@@ -107,7 +100,10 @@ class TrainingEvaluator(Evaluator):
                 on_epoch=lambda record: self.progress(phase="training", epoch=record["epoch"] + 1, epochs=epochs),
                 on_phase=lambda name: self.progress(phase=name),
             )
-            result = train(model_config, self._data, self.config, device=self._device, callbacks=callbacks)
+            # Resolved once above: the trainer builds this config as it is, and the metrics count the same one.
+            result = train(
+                ResolvedModel(model_config), self._data, self.config, device=self._device, callbacks=callbacks
+            )
             if not result.ok:
                 return EvalResult.failed(result.failure or "training failed", time.perf_counter() - start)
             metrics = {
@@ -122,7 +118,7 @@ class TrainingEvaluator(Evaluator):
                     for r in result.curve
                 ],
             }
-            return EvalResult("ok", result.accuracy, metrics, time.perf_counter() - start)
+            return EvalResult.complete(result.accuracy, metrics, time.perf_counter() - start)
         except Exception as err:  # a child must never take the search down
             return EvalResult.from_exception(err, time.perf_counter() - start)
 

@@ -1,38 +1,45 @@
 """The executor interface between the search loop and the evaluator.
 
 An executor takes trial tasks, runs them somewhere (this process, worker
-processes, a Ray cluster) and hands back outcomes. The search loop and the
-store stay the same whichever executor runs the trials.
+processes, a Ray cluster) and hands back one `EvalResult` per trial, stamped
+with the trial's number, the worker that ran it and the attempt that gave it.
+The search loop and the store stay the same whichever executor runs the trials.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from abc import ABC, abstractmethod
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from nasnet.errors import NasnetError
+from nasnet.errors import NasnetError, short_repr
 from nasnet.evaluate import EvalResult, Evaluator
 from nasnet.space.serialization import genotype_from_dict
 
 
 @dataclass(frozen=True)
 class TrialTask:
-    """What a worker needs to evaluate one trial: plain data only."""
+    """What a worker needs to evaluate one trial: plain data only.
+
+    ``attempt`` is the trial's attempt number across sessions (the store gives it); ``tries``
+    counts the tries in this executor session, which is what ``max_attempts`` limits. Both move
+    on together, in `retry` only.
+    """
 
     number: int
     genotype: dict[str, Any]
     attempt: int = 1
+    tries: int = 1
 
+    def retry(self) -> TrialTask:
+        """This task, to run once more."""
+        return dataclasses.replace(self, attempt=self.attempt + 1, tries=self.tries + 1)
 
-@dataclass
-class TrialOutcome:
-    number: int
-    result: EvalResult
-    worker: str
-    attempts: int = 1
+    def to_dict(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this task on the other side of a pipe or a Ray call."""
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -59,14 +66,21 @@ def gpu_count() -> int:
         return 0
 
 
-def run_task(evaluator: Evaluator, task: TrialTask) -> EvalResult:
-    """Evaluate one task; an exception becomes a failed result, never a crash."""
+def run_task(evaluator: Evaluator, task: TrialTask, worker: str | None = None) -> EvalResult:
+    """Evaluate one task; an exception becomes a failed result, never a crash.
+
+    The result carries the task's trial number and attempt, and ``worker`` when the caller knows it.
+    """
     start = time.perf_counter()
     try:
         genotype = genotype_from_dict(task.genotype, source=f"trial {task.number}", num_blocks=None)
-        return evaluator.evaluate(genotype, task.number)
+        result = evaluator.evaluate(genotype, task.number)
+        if not isinstance(result, EvalResult):
+            # Caught here, where the evaluator is known, rather than as a broken pipe in the driver.
+            raise TypeError(f"{type(evaluator).__name__}.evaluate returned {short_repr(result)}, not an EvalResult")
     except Exception as err:
-        return EvalResult.from_exception(err, time.perf_counter() - start)
+        result = EvalResult.from_exception(err, time.perf_counter() - start)
+    return result.placed(task.number, task.attempt, worker)
 
 
 def require_evaluator_spec(executor_name: str, evaluator: Evaluator) -> None:
@@ -78,42 +92,22 @@ def require_evaluator_spec(executor_name: str, evaluator: Evaluator) -> None:
         )
 
 
-class Attempts:
-    """How often each trial has been started, and the retry rule that executors share."""
-
-    def __init__(self, max_attempts: int) -> None:
-        if max_attempts < 1:
-            raise ExecutorError(f"max_attempts must be >= 1, got {max_attempts}")
-        self.max_attempts = max_attempts
-        self.counts: dict[int, int] = {}
-
-    def started(self, number: int) -> None:
-        self.counts[number] = self.counts.get(number, 0) + 1
-
-    def unstarted(self, number: int) -> None:
-        self.counts[number] = max(0, self.counts.get(number, 1) - 1)
-
-    def finished(self, number: int) -> int:
-        """Forget ``number`` and return how many times it was started."""
-        return self.counts.pop(number, 1)
-
-    def retry_or_fail(
-        self, task: TrialTask, reason: str, pending: deque[TrialTask], outcomes: list[TrialOutcome]
-    ) -> None:
-        """Put ``task`` first in ``pending`` to run again or, past ``max_attempts``, fail it in ``outcomes``."""
-        attempts = self.counts.get(task.number, 1)
-        if attempts < self.max_attempts:
-            pending.appendleft(TrialTask(task.number, task.genotype, attempts + 1))
-            return
-        self.counts.pop(task.number, None)
-        failure = f"{reason}; gave up after {attempts} attempts"
-        outcomes.append(TrialOutcome(task.number, EvalResult.failed(failure), "-", attempts))
-
-
 class Executor(ABC):
-    """Runs trial tasks and reports outcomes; ``capacity`` trials may be in flight at once."""
+    """Runs trial tasks and reports their results; ``capacity`` trials may be in flight at once.
+
+    A subclass registered in `nasnet.execution.EXECUTORS` is made by name with `make_executor`,
+    its keyword arguments being the options it accepts.
+    """
 
     name: str = ""
+
+    @classmethod  # noqa: B027 (optional hook)
+    def check_installed(cls) -> None:
+        """Raise ExecutorError if something this executor needs is missing, before any experiment exists."""
+
+    @classmethod  # noqa: B027 (optional hook)
+    def check_combination(cls, options: dict[str, Any]) -> None:
+        """Raise ExecutorError for options that are valid one by one but not together."""
 
     @abstractmethod
     def start(self, evaluator: Evaluator) -> None: ...
@@ -130,8 +124,11 @@ class Executor(ABC):
     def submit(self, task: TrialTask) -> None: ...
 
     @abstractmethod
-    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
-        """Outcomes that are ready, waiting up to ``timeout`` seconds for at least one."""
+    def wait(self, timeout: float | None = None) -> list[EvalResult]:
+        """Results that are ready, waiting up to ``timeout`` seconds for at least one.
+
+        Each carries its trial's ``number``, the ``worker`` that ran it and its ``attempt``.
+        """
 
     def workers(self) -> list[WorkerStatus]:
         return []
@@ -147,47 +144,3 @@ class Executor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
-
-
-class InProcessExecutor(Executor):
-    """Runs each trial in the calling process, one at a time (`wait` does the work)."""
-
-    name = "inprocess"
-
-    def __init__(self, device: str | None = None) -> None:
-        self.device = device
-        self.queue: deque[TrialTask] = deque()
-        self.evaluator: Evaluator | None = None
-        self.status = WorkerStatus("main")
-
-    def start(self, evaluator: Evaluator) -> None:
-        self.evaluator = evaluator
-        evaluator.setup(self.device)
-
-    @property
-    def capacity(self) -> int:
-        return 1
-
-    @property
-    def in_flight(self) -> int:
-        return len(self.queue)
-
-    def submit(self, task: TrialTask) -> None:
-        self.queue.append(task)
-
-    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
-        if not self.queue:
-            return []
-        assert self.evaluator is not None, "start() the executor first"
-        task = self.queue[0]
-        self.status.busy, self.status.trial, self.status.since = True, task.number, time.time()
-        try:
-            result = run_task(self.evaluator, task)
-        finally:
-            self.status.busy, self.status.trial = False, None
-        self.queue.popleft()
-        self.status.completed += 1
-        return [TrialOutcome(task.number, result, "main")]
-
-    def workers(self) -> list[WorkerStatus]:
-        return [self.status]

@@ -12,6 +12,8 @@ a worker's death as soon as it happens.
   replaced) and marked failed.
 * Out-of-memory inside a trial is the trainer's failed result: the worker
   stays healthy.
+* ``--plugin`` modules loaded in the driver are imported in every worker
+  before it builds the evaluator.
 * Workers ignore Ctrl-C and die with the driver (Linux's parent-death signal,
   plus a check of the parent's pid), so none is left behind.
 """
@@ -25,7 +27,6 @@ import os
 import signal
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
@@ -34,17 +35,11 @@ from typing import Any
 
 from nasnet.errors import exception_summary
 from nasnet.evaluate import EvalResult, Evaluator, make_evaluator
-from nasnet.execution.base import (
-    Attempts,
-    Executor,
-    ExecutorError,
-    TrialOutcome,
-    TrialTask,
-    WorkerStatus,
-    gpu_count,
-    require_evaluator_spec,
-    run_task,
-)
+from nasnet.execution.base import ExecutorError, TrialTask, gpu_count, require_evaluator_spec, run_task
+from nasnet.execution.options import check_value
+from nasnet.execution.pool import PoolExecutor, Slot
+from nasnet.execution.registry import EXECUTORS
+from nasnet.registry import load_plugins, loaded_plugins
 
 _PR_SET_PDEATHSIG = 1
 
@@ -55,15 +50,26 @@ def _die_with_parent() -> None:
 
 
 def worker_main(
-    conn: Connection, name: str, evaluator_spec: dict[str, Any], device: str, threads: int, parent_pid: int
+    conn: Connection,
+    name: str,
+    evaluator_spec: dict[str, Any],
+    device: str,
+    threads: int,
+    parent_pid: int,
+    plugins: list[str] | None = None,
 ) -> None:
-    """The body of a worker process."""
+    """The body of a worker process.
+
+    ``plugins`` are the driver's ``--plugin`` modules: a new process has imported none of them, and
+    the evaluator (or an op, or a dataset) may be one they register.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when workers stop
     _die_with_parent()
     try:
         import torch
 
         torch.set_num_threads(threads)
+        load_plugins(plugins or [])
         evaluator = make_evaluator(evaluator_spec)
         evaluator.setup(device)
     except Exception as err:
@@ -108,24 +114,15 @@ def _main_guard_hint() -> str:
     )
 
 
-@dataclass
-class _Slot:
-    index: int
+@dataclass(kw_only=True)
+class _WorkerSlot(Slot):
     device: str
     process: Any = None
     conn: Connection | None = None
     ready: bool = False
-    task: TrialTask | None = None
-    started_at: float | None = None
-    completed: int = 0
     early_deaths: int = 0
     restarts: int = 0
     pid: int | None = None
-    progress: dict[str, Any] | None = None  # the running child's latest report
-
-    @property
-    def name(self) -> str:
-        return f"w{self.index} ({self.device})"
 
 
 def default_devices(workers: int | None, trials_per_gpu: int) -> list[str]:
@@ -136,7 +133,8 @@ def default_devices(workers: int | None, trials_per_gpu: int) -> list[str]:
     return ["cpu"] * (workers or 1)
 
 
-class LocalExecutor(Executor):
+@EXECUTORS.register("local")
+class LocalExecutor(PoolExecutor[_WorkerSlot]):
     """A pool of worker processes on this machine."""
 
     name = "local"
@@ -150,21 +148,37 @@ class LocalExecutor(Executor):
         trial_timeout: float | None = None,
         start_timeout: float = 600.0,
     ) -> None:
-        if workers is not None and workers < 1:
-            raise ExecutorError(f"--workers must be >= 1, got {workers}")
-        if trials_per_gpu < 1:
-            raise ExecutorError(f"--trials-per-gpu must be >= 1, got {trials_per_gpu}")
+        super().__init__(max_attempts, trial_timeout)
+        check_value("workers", workers)
+        check_value("trials_per_gpu", trials_per_gpu)
         self.devices = devices or default_devices(workers, trials_per_gpu)
-        self.trial_timeout = trial_timeout
         self.start_timeout = start_timeout
         self.context = multiprocessing.get_context("spawn")
-        self.slots = [_Slot(i, device) for i, device in enumerate(self.devices)]
+        self.slots = [
+            _WorkerSlot(index=i, name=f"w{i} ({device})", device=device) for i, device in enumerate(self.devices)
+        ]
         cpu_slots = sum(device == "cpu" for device in self.devices)
         self.threads = max(1, (os.cpu_count() or 1) // max(1, cpu_slots))
-        self.pending: deque[TrialTask] = deque()
-        self.attempts = Attempts(max_attempts)
         self.spec: dict[str, Any] | None = None
-        self.outcomes: list[TrialOutcome] = []
+        self.plugins: list[str] = []
+
+    @classmethod
+    def check_combination(cls, options: dict[str, Any]) -> None:
+        if "trials_per_gpu" not in options:
+            return
+        # trials_per_gpu only shapes the default pool (one slot per GPU, times trials_per_gpu):
+        # given where that pool is not made, it would be ignored
+        if options.get("devices") is not None:
+            raise ExecutorError("--trials-per-gpu packs children on every GPU; it cannot go with --device")
+        if options.get("workers") is not None:
+            raise ExecutorError(
+                "--trials-per-gpu packs children on every GPU; with --workers N the pool is N workers: give one"
+            )
+        if gpu_count() == 0:
+            raise ExecutorError(
+                f"--trials-per-gpu {options['trials_per_gpu']}: this machine has no CUDA GPU; "
+                "use --workers N for N CPU workers"
+            )
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -174,15 +188,16 @@ class LocalExecutor(Executor):
     def start(self, evaluator: Evaluator) -> None:
         self.validate(evaluator)
         self.spec = evaluator.spec()
+        self.plugins = loaded_plugins()
         for slot in self.slots:
             self._spawn(slot)
 
-    def _spawn(self, slot: _Slot) -> None:
+    def _spawn(self, slot: _WorkerSlot) -> None:
         assert self.spec is not None
         parent, child = self.context.Pipe(duplex=True)
         process = self.context.Process(
             target=worker_main,
-            args=(child, slot.name, self.spec, slot.device, self.threads, os.getpid()),
+            args=(child, slot.name, self.spec, slot.device, self.threads, os.getpid(), self.plugins),
             name=f"nasnet-worker-{slot.index}",
             # Not daemonic, so a worker may start processes of its own (parallel image decoding);
             # shutdown() and the parent-death signal make sure none outlives the driver.
@@ -192,6 +207,11 @@ class LocalExecutor(Executor):
         child.close()
         slot.process, slot.conn, slot.ready, slot.pid = process, parent, False, process.pid
         slot.task, slot.started_at = None, None
+
+    def _restart(self, slot: _WorkerSlot) -> None:
+        self._stop_process(slot)
+        slot.restarts += 1
+        self._spawn(slot)
 
     def shutdown(self) -> None:
         for slot in self.slots:
@@ -204,10 +224,10 @@ class LocalExecutor(Executor):
                 slot.process.join(max(0.0, deadline - time.monotonic()))
         for slot in self.slots:
             self._stop_process(slot)
-        self.pending.clear()
+        super().shutdown()
 
     @staticmethod
-    def _stop_process(slot: _Slot) -> None:
+    def _stop_process(slot: _WorkerSlot) -> None:
         process = slot.process
         if process is not None:
             if process.is_alive():
@@ -236,55 +256,38 @@ class LocalExecutor(Executor):
                 self._on_ready(ready)
         return True
 
-    # ---- work -----------------------------------------------------------------------------
+    # ---- the pool's hooks -----------------------------------------------------------------
 
-    @property
-    def capacity(self) -> int:
-        return len(self.slots)
+    def _accepts(self, slot: _WorkerSlot) -> bool:
+        # A worker still setting up is sent tasks already: its pipe holds them until it reads them.
+        return slot.conn is not None
 
-    @property
-    def in_flight(self) -> int:
-        return len(self.pending) + sum(slot.task is not None for slot in self.slots) + len(self.outcomes)
+    def _send(self, slot: _WorkerSlot, task: TrialTask) -> bool:
+        assert slot.conn is not None
+        try:
+            slot.conn.send(("task", task.to_dict()))
+        except (BrokenPipeError, OSError):
+            return False  # the worker is dying; its sentinel will say so
+        return True
 
-    def submit(self, task: TrialTask) -> None:
-        self.pending.append(task)
-        self._dispatch()
+    def _wait_events(self, timeout: float | None) -> None:
+        for ready in wait_for(self._waitables(), timeout):
+            self._on_ready(ready)
 
-    def _dispatch(self) -> None:
-        for slot in self.slots:
-            if not self.pending:
-                return
-            if slot.task is None and slot.conn is not None:
-                task = self.pending.popleft()
-                self.attempts.started(task.number)
-                try:
-                    slot.conn.send(("task", task.__dict__))
-                except (BrokenPipeError, OSError):
-                    self.pending.appendleft(task)
-                    self.attempts.unstarted(task.number)
-                    continue
-                slot.task, slot.started_at, slot.progress = task, time.time(), None
+    def _abort(self, slot: _WorkerSlot) -> None:
+        # A trial cannot be interrupted inside its worker: replace the worker.
+        self._restart(slot)
 
-    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
-        self._dispatch()
-        if not self.outcomes:
-            wait_timeout = timeout
-            if self.trial_timeout is not None:
-                deadlines = [s.started_at + self.trial_timeout - time.time() for s in self.slots if s.task is not None]
-                if deadlines:
-                    wait_timeout = max(0.0, min([*deadlines, timeout if timeout is not None else float("inf")]))
-            for ready in wait_for(self._waitables(), wait_timeout):
-                self._on_ready(ready)
-            self._check_timeouts()
-        self._dispatch()
-        outcomes, self.outcomes = self.outcomes, []
-        return outcomes
+    def _status_extra(self, slot: _WorkerSlot) -> dict[str, Any]:
+        return {"pid": slot.pid, "ready": slot.ready, "restarts": slot.restarts, "progress": slot.progress}
+
+    # ---- what workers say -------------------------------------------------------------------
 
     def _waitables(self) -> list[Any]:
         """Every live worker's pipe and process sentinel: a result or a death wakes the driver."""
         return [w for slot in self.slots if slot.conn is not None for w in (slot.conn, slot.process.sentinel)]
 
-    def _slot_of(self, waitable: Any) -> _Slot | None:
+    def _slot_of(self, waitable: Any) -> _WorkerSlot | None:
         for slot in self.slots:
             if waitable is slot.conn or (slot.process is not None and waitable == slot.process.sentinel):
                 return slot
@@ -303,7 +306,7 @@ class LocalExecutor(Executor):
         elif slot.process is not None and not slot.process.is_alive():
             self._on_death(slot)
 
-    def _on_message(self, slot: _Slot, message: tuple) -> None:
+    def _on_message(self, slot: _WorkerSlot, message: tuple) -> None:
         kind = message[0]
         if kind == "ready":
             slot.ready, slot.early_deaths = True, 0
@@ -311,15 +314,12 @@ class LocalExecutor(Executor):
             if slot.task is not None and slot.task.number == message[1]:
                 slot.progress = message[2]
         elif kind == "result":
-            number, result = message[1], EvalResult.from_dict(message[2])
-            if slot.task is not None and slot.task.number == number:
-                self.outcomes.append(TrialOutcome(number, result, slot.name, self.attempts.finished(number)))
-                slot.task, slot.started_at = None, None
-                slot.completed += 1
+            if slot.task is not None and slot.task.number == message[1]:
+                self._finish(slot, EvalResult.from_dict(message[2]))
         elif kind == "setup_failed":
             raise ExecutorError(f"worker {slot.name} could not set up the evaluator: {message[1]}")
 
-    def _on_death(self, slot: _Slot) -> None:
+    def _on_death(self, slot: _WorkerSlot) -> None:
         process = slot.process
         if process is not None:
             # A closed pipe can be seen before the process is reaped; wait briefly so the
@@ -327,49 +327,12 @@ class LocalExecutor(Executor):
             process.join(timeout=2.0)
         code = process.exitcode if process is not None else None
         how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-        task = slot.task
         if not slot.ready:
             slot.early_deaths += 1
             if slot.early_deaths >= 3:
                 raise ExecutorError(f"worker {slot.name} died three times while starting ({how}){_main_guard_hint()}")
-        self._stop_process(slot)
-        slot.restarts += 1
-        self._spawn(slot)
-        if task is not None:
-            self._retry_or_fail(task, f"worker {slot.name} died ({how})")
-
-    def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        self.attempts.retry_or_fail(task, reason, self.pending, self.outcomes)
-
-    def _check_timeouts(self) -> None:
-        if self.trial_timeout is None:
-            return
-        now = time.time()
-        for slot in self.slots:
-            if slot.task is not None and slot.started_at is not None and now - slot.started_at > self.trial_timeout:
-                task = slot.task
-                slot.task = None
-                self._stop_process(slot)
-                slot.restarts += 1
-                self._spawn(slot)
-                reason = f"timed out after {self.trial_timeout:g} s"
-                attempts = self.attempts.finished(task.number)
-                self.outcomes.append(
-                    TrialOutcome(task.number, EvalResult.failed(reason, self.trial_timeout), slot.name, attempts)
-                )
-
-    def workers(self) -> list[WorkerStatus]:
-        return [
-            WorkerStatus(
-                name=slot.name,
-                busy=slot.task is not None,
-                trial=slot.task.number if slot.task else None,
-                since=slot.started_at,
-                completed=slot.completed,
-                extra={"pid": slot.pid, "ready": slot.ready, "restarts": slot.restarts, "progress": slot.progress},
-            )
-            for slot in self.slots
-        ]
+        self._lose(slot, f"worker {slot.name} died ({how})")
+        self._restart(slot)
 
     def worker_pids(self) -> list[int]:
         return [slot.pid for slot in self.slots if slot.pid is not None]

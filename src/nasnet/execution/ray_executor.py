@@ -9,28 +9,26 @@
 * A dead actor (a killed worker, a lost node) is restarted by Ray and its
   trial runs again, up to ``max_attempts``; then the trial is marked failed.
 * Only the driver writes the experiment store: no worker needs the driver's disk.
+* Ray is imported when the executor starts, never when this module is: nasnet
+  works, and lists this executor, without Ray installed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from nasnet.evaluate import EvalResult, Evaluator, make_evaluator
-from nasnet.execution.base import (
-    Attempts,
-    Executor,
-    ExecutorError,
-    TrialOutcome,
-    TrialTask,
-    WorkerStatus,
-    require_evaluator_spec,
-    run_task,
-)
+from nasnet.execution.base import ExecutorError, TrialTask, require_evaluator_spec, run_task
+from nasnet.execution.pool import PoolExecutor, Slot
+from nasnet.execution.registry import EXECUTORS
+from nasnet.registry import load_plugins, loaded_plugins
+
+_NEEDS_RAY = "the ray executor needs Ray: pip install 'nasnet[ray]'"
 
 
 def _import_ray(local: bool) -> Any:
@@ -41,19 +39,26 @@ def _import_ray(local: bool) -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorError("the ray executor needs Ray: pip install 'nasnet[ray]'") from None
+        raise ExecutorError(_NEEDS_RAY) from None
     return ray
 
 
 class TrialActor:
-    """The body of a Ray worker: one evaluator, set up once, many trials."""
+    """The body of a Ray worker: one evaluator, set up once, many trials.
 
-    def __init__(self, evaluator_spec: dict[str, Any], data: Any, threads: int) -> None:
+    ``plugins`` are the driver's ``--plugin`` modules: an actor's process has imported none of
+    them, and the evaluator (or an op, or a dataset) may be one they register.
+    """
+
+    def __init__(
+        self, evaluator_spec: dict[str, Any], data: Any, threads: int, plugins: list[str] | None = None
+    ) -> None:
         import ray
         import torch
 
         torch.set_num_threads(max(1, threads))
         device = "cuda" if ray.get_gpu_ids() else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES for the actor
+        load_plugins(plugins or [])
         self.evaluator = make_evaluator(evaluator_spec)
         self.evaluator.setup(device, data)
         self.device = device
@@ -65,14 +70,15 @@ class TrialActor:
         return run_task(self.evaluator, TrialTask(**task)).to_dict()
 
 
-@dataclass
-class _Running:
-    slot: int
-    task: TrialTask
-    started: float
+@dataclass(kw_only=True)
+class _ActorSlot(Slot):
+    actor: Any
+    call: Any = None  # the running trial's object ref
+    probe: Any = None  # while Ray restarts the actor: a call that answers once it is back
 
 
-class RayExecutor(Executor):
+@EXECUTORS.register("ray")
+class RayExecutor(PoolExecutor[_ActorSlot]):
     """Runs trials as calls on a pool of Ray actors."""
 
     name = "ray"
@@ -87,23 +93,21 @@ class RayExecutor(Executor):
         trial_timeout: float | None = None,
         local_num_cpus: int | None = None,
     ) -> None:
+        super().__init__(max_attempts, trial_timeout)
         self.address = address
         self.requested_workers = workers
         self.num_cpus = num_cpus_per_trial
         self.num_gpus = num_gpus_per_trial
-        self.trial_timeout = trial_timeout
         self.local_num_cpus = local_num_cpus
         self.ray: Any = None
         self.started_ray = False
-        self.actors: list[Any] = []
-        self.idle: list[int] = []
-        self.running: dict[Any, _Running] = {}
-        self.pending: deque[TrialTask] = deque()
-        self.attempts = Attempts(max_attempts)
-        self.completed: dict[int, int] = {}
-        self.outcomes: list[TrialOutcome] = []
         self.data_ref: Any = None
-        self.probes: dict[Any, int] = {}  # readiness checks of actors that Ray is restarting
+
+    @classmethod
+    def check_installed(cls) -> None:
+        # find_spec, not import: Ray reads its environment when imported, which start() sets first
+        if importlib.util.find_spec("ray") is None:
+            raise ExecutorError(_NEEDS_RAY)
 
     def validate(self, evaluator: Evaluator) -> None:
         require_evaluator_spec(self.name, evaluator)
@@ -130,137 +134,88 @@ class RayExecutor(Executor):
         actor_class = ray.remote(TrialActor).options(
             num_cpus=self.num_cpus, num_gpus=num_gpus, max_restarts=-1, max_task_retries=0
         )
-        self.actors = [actor_class.remote(spec, self.data_ref, int(max(1, self.num_cpus))) for _ in range(count)]
-        self.idle = list(range(count))
-        self.completed = {i: 0 for i in range(count)}
+        threads, plugins = int(max(1, self.num_cpus)), loaded_plugins()
+        self.slots = [
+            _ActorSlot(index=i, name=f"ray-{i}", actor=actor_class.remote(spec, self.data_ref, threads, plugins))
+            for i in range(count)
+        ]
 
-    @property
-    def capacity(self) -> int:
-        return len(self.actors)
+    # ---- the pool's hooks -----------------------------------------------------------------
 
-    @property
-    def in_flight(self) -> int:
-        return len(self.pending) + len(self.running) + len(self.outcomes)
+    def _accepts(self, slot: _ActorSlot) -> bool:
+        return slot.probe is None
 
-    def submit(self, task: TrialTask) -> None:
-        self.pending.append(task)
-        self._dispatch()
+    def _send(self, slot: _ActorSlot, task: TrialTask) -> bool:
+        slot.call = slot.actor.run.remote(task.to_dict())
+        return True
 
-    def _dispatch(self) -> None:
-        while self.pending and self.idle:
-            task = self.pending.popleft()
-            slot = self.idle.pop(0)
-            self.attempts.started(task.number)
-            ref = self.actors[slot].run.remote(task.__dict__)
-            self.running[ref] = _Running(slot, task, time.time())
+    def _wait_events(self, timeout: float | None) -> None:
+        calls = {slot.call: slot for slot in self.slots if slot.call is not None}
+        probes = {slot.probe: slot for slot in self.slots if slot.probe is not None}
+        watched = [*calls, *probes]
+        if not watched:
+            if timeout:
+                time.sleep(min(timeout, 0.05))
+            return
+        ready, _ = self.ray.wait(watched, num_returns=1, timeout=timeout)
+        if ready:
+            ready, _ = self.ray.wait(watched, num_returns=len(watched), timeout=0)
+        for ref in ready:
+            if ref in probes:
+                self._probed(probes[ref])
+            else:
+                self._collect(calls[ref])
 
-    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
-        ray = self.ray
-        self._dispatch()
-        watched = [*self.running, *self.probes]
-        if not self.outcomes and watched:
-            wait_timeout = timeout
-            if self.trial_timeout is not None:
-                remaining = [r.started + self.trial_timeout - time.time() for r in self.running.values()]
-                wait_timeout = max(0.0, min([*remaining, timeout if timeout is not None else float("inf")]))
-            ready, _ = ray.wait(watched, num_returns=1, timeout=wait_timeout)
-            if ready:
-                ready, _ = ray.wait(watched, num_returns=len(watched), timeout=0)
-            for ref in ready:
-                if ref in self.probes:
-                    self._probed(ref)
-                else:
-                    self._collect(ref)
-            self._check_timeouts()
-        elif not watched and timeout:
-            time.sleep(min(timeout, 0.05))
-        self._dispatch()
-        outcomes, self.outcomes = self.outcomes, []
-        return outcomes
+    def _abort(self, slot: _ActorSlot) -> None:
+        # Actor calls cannot be force-cancelled: kill the actor, Ray restarts it, and calls sent
+        # meanwhile wait for it.
+        slot.call = None
+        self.ray.kill(slot.actor, no_restart=False)
 
-    def _probe(self, slot: int) -> None:
-        self.probes[self.actors[slot].pid.remote()] = slot
+    # ---- what actors say --------------------------------------------------------------------
 
-    def _probed(self, ref: Any) -> None:
+    def _probe(self, slot: _ActorSlot) -> None:
+        slot.probe = slot.actor.pid.remote()
+
+    def _probed(self, slot: _ActorSlot) -> None:
         from ray.exceptions import ActorDiedError, RayActorError
 
-        slot = self.probes.pop(ref)
+        ref, slot.probe = slot.probe, None
         try:
             self.ray.get(ref)
         except ActorDiedError as err:
-            raise ExecutorError(f"ray worker {slot} cannot be restarted: {err}") from None
+            raise ExecutorError(f"ray worker {slot.index} cannot be restarted: {err}") from None
         except RayActorError:  # still restarting: ask again shortly
             time.sleep(0.2)
             self._probe(slot)
-            return
-        self.idle.append(slot)
 
-    def _collect(self, ref: Any) -> None:
+    def _collect(self, slot: _ActorSlot) -> None:
         from ray.exceptions import RayActorError, RayTaskError, WorkerCrashedError
 
-        running = self.running.pop(ref)
-        number = running.task.number
+        ref, slot.call = slot.call, None
         try:
             result = EvalResult.from_dict(self.ray.get(ref))
         except (RayActorError, WorkerCrashedError) as err:
             # The call was running on a healthy actor, so it counts as an attempt. Ray restarts the
             # actor in place; it takes trials again once it answers a probe.
-            self._probe(running.slot)
-            self._retry_or_fail(running.task, f"ray worker died ({type(err).__name__})")
+            self._probe(slot)
+            self._lose(slot, f"ray worker died ({type(err).__name__})")
             return
         except RayTaskError as err:
             result = EvalResult.failed(f"error: {str(err).splitlines()[0][:300]}")
-        self.idle.append(running.slot)
-        self.completed[running.slot] += 1
-        self.outcomes.append(TrialOutcome(number, result, f"ray-{running.slot}", self.attempts.finished(number)))
-
-    def _retry_or_fail(self, task: TrialTask, reason: str) -> None:
-        self.attempts.retry_or_fail(task, reason, self.pending, self.outcomes)
-
-    def _check_timeouts(self) -> None:
-        if self.trial_timeout is None:
-            return
-        now = time.time()
-        for ref, running in list(self.running.items()):
-            if now - running.started > self.trial_timeout:
-                del self.running[ref]
-                # Actor calls cannot be force-cancelled: kill the actor, Ray restarts it.
-                self.ray.kill(self.actors[running.slot], no_restart=False)
-                self.idle.append(running.slot)
-                number = running.task.number
-                reason = f"timed out after {self.trial_timeout:g} s"
-                self.outcomes.append(
-                    TrialOutcome(
-                        number,
-                        EvalResult.failed(reason, self.trial_timeout),
-                        f"ray-{running.slot}",
-                        self.attempts.finished(number),
-                    )
-                )
+        self._finish(slot, result)
 
     def worker_pids(self) -> list[int]:
-        return [self.ray.get(actor.pid.remote()) for actor in self.actors]
-
-    def workers(self) -> list[WorkerStatus]:
-        busy = {r.slot: r for r in self.running.values()}
-        return [
-            WorkerStatus(
-                name=f"ray-{i}",
-                busy=i in busy,
-                trial=busy[i].task.number if i in busy else None,
-                since=busy[i].started if i in busy else None,
-                completed=self.completed.get(i, 0),
-            )
-            for i in range(len(self.actors))
-        ]
+        return [self.ray.get(slot.actor.pid.remote()) for slot in self.slots]
 
     def shutdown(self) -> None:
         if self.ray is None:
             return
-        for actor in self.actors:
+        for slot in self.slots:
             with contextlib.suppress(Exception):
-                self.ray.kill(actor, no_restart=True)
-        self.actors, self.running, self.pending, self.idle, self.probes = [], {}, deque(), [], {}
+                self.ray.kill(slot.actor, no_restart=True)
+        self.slots = []
+        super().shutdown()
         self.data_ref = None
         if self.started_ray:
             self.ray.shutdown()

@@ -23,6 +23,7 @@ from nasnet.nn.cell import CellModule
 from nasnet.nn.recompute import recomputed
 from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
+from nasnet.space.sizing import CIFAR_SIZE
 
 SKELETONS = ("cifar", "imagenet")
 AUX_POOL_SIZE = 5
@@ -40,13 +41,14 @@ class ModelConfig:
     ``cells_per_stack`` is the paper's N; ``base_filters`` is C, the filter count
     of the first stack's cells. The paper's F (penultimate width) follows as
     ``4 * w * C``, where ``w`` is the normal cell's output width in units of C
-    (6 for NASNet-A); `with_filters` sets C from F.
+    (6 for NASNet-A); `with_filters` sets C from F. Unless given, N and C are
+    NASNet-A's CIFAR-10 size (``nasnet.space.CIFAR_SIZE``).
     """
 
     genotype: Genotype
     skeleton: str = "cifar"
-    cells_per_stack: int = 6
-    base_filters: int = 32
+    cells_per_stack: int = CIFAR_SIZE.cells_per_stack
+    base_filters: int = CIFAR_SIZE.base_filters
     num_classes: int = 10
     image_size: int = 32
     in_channels: int = 3

@@ -1,6 +1,14 @@
-"""The 13 NASNet operations as PyTorch modules (the paper's Section 3 and Appendix A.4).
+"""The op builder registry and the modules NASNet's operations are made of (the paper's Section 3 and Appendix A.4).
 
-Conventions, all from the paper's appendix and the released TF-slim code:
+`OPS` maps each op name to its builder ``(c_in, c_out, stride, norm) -> nn.Module``, as DARTS'
+``OPS`` table does. `register_op` puts a builder there and the op's name and cost in the search
+space's registry (``nasnet.space.OP_SPECS``) in one step, so that genotypes, search spaces, the
+model builder and the synthetic evaluator all know the same ops. The paper's 13 register in
+`nasnet.nn.paper_ops`; a new op is a module with ``@register_op("my_op", cost=...)`` on its
+builder, imported by ``nasnet.nn`` (in the package), by ``--plugin`` or by an entry point in the
+``nasnet.ops`` group.
+
+Conventions of the paper's ops, all from the paper's appendix and the released TF-slim code:
 
 * every convolution is ReLU -> conv -> BatchNorm, with no conv bias;
 * separable convolutions are applied twice, with no BN or ReLU between the
@@ -14,12 +22,14 @@ Conventions, all from the paper's appendix and the released TF-slim code:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasnet.space.ops import OPS
+from nasnet.registry import Registry, RegistryError
+from nasnet.space.ops import op_names, register_op_spec
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -227,26 +237,42 @@ class FactorizedReduce(nn.Module):
         return self.bn(cat_channels([path_1, path_2]))
 
 
+class OpBuilder(Protocol):
+    """Builds op modules: ``c_in`` channels in, ``c_out`` out, at ``stride`` (1, or 2 in a reduction cell).
+
+    ``norm(channels)`` makes the network's BatchNorm layer (its eps and momentum come from the
+    model config); an op that normalizes should use it.
+    """
+
+    def __call__(self, c_in: int, c_out: int, stride: int, norm: NormFactory) -> nn.Module: ...
+
+
+Builder = TypeVar("Builder", bound=OpBuilder)
+
+OPS: Registry[OpBuilder] = Registry("op", "nasnet.ops")
+
+
+def register_op(name: str, cost: float | None = None) -> Callable[[Builder], Builder]:
+    """A decorator that registers an op builder as ``name``, with the op's ``cost`` for the search space.
+
+    ``cost`` is the op's multiply-adds per output pixel in units of C^2 (``nasnet.space.OpSpec``);
+    a new op needs one, while the paper's ops leave it out (their costs live in ``nasnet.space.ops``).
+    Once registered, genotypes and ``SearchSpace(ops=...)`` accept the name, and models build it.
+    """
+
+    def decorator(builder: Builder) -> Builder:
+        if not callable(builder):
+            raise RegistryError(f"op {name!r}: register_op decorates a builder function, got {type(builder).__name__}")
+        register_op_spec(name, cost)
+        OPS.register(name, builder)
+        return builder
+
+    return decorator
+
+
 def build_op(name: str, c_in: int, c_out: int, stride: int, norm: NormFactory = default_norm) -> nn.Module:
     """The module for op ``name`` mapping ``c_in`` to ``c_out`` channels at ``stride``."""
-    if name == "identity":
-        if stride > 1 or c_in != c_out:
-            return ReLUConvBN(c_in, c_out, 1, stride=stride, norm=norm)
-        return nn.Identity()
-    if name == "conv_1x3_3x1":
-        return FactorizedConv(c_in, c_out, 3, stride, norm)
-    if name == "conv_1x7_7x1":
-        return FactorizedConv(c_in, c_out, 7, stride, norm)
-    if name == "dil_conv_3x3":
-        return ReLUConvBN(c_in, c_out, 3, stride=stride, dilation=2, norm=norm)
-    if name == "conv_1x1":
-        return ReLUConvBN(c_in, c_out, 1, stride=stride, norm=norm)
-    if name == "conv_3x3":
-        return ReLUConvBN(c_in, c_out, 3, stride=stride, norm=norm)
-    if name.startswith(("avg_pool_", "max_pool_")):
-        kind, _, size = name.split("_")
-        return Pool(kind, c_in, c_out, int(size.split("x")[0]), stride, norm)
-    if name.startswith("sep_conv_"):
-        size = int(name.rsplit("_", 1)[1].split("x")[0])
-        return StackedSeparableConv(c_in, c_out, size, stride, norm)
-    raise ValueError(f"unknown op {name!r}; allowed: {', '.join(OPS)}")
+    if name not in OPS:
+        buildable = ", ".join(op for op in op_names() if op in OPS)
+        raise RegistryError(f"unknown op {name!r}: no builder is registered for it; allowed: {buildable}")
+    return OPS.get(name)(c_in, c_out, stride, norm)

@@ -23,18 +23,23 @@ from nasnet.evaluate import (
 from nasnet.search import evolution, random_search, rl  # noqa: F401 (each registers its strategy on import)
 from nasnet.search.loop import SearchError, SearchInterrupted, SearchState, SearchSummary, search
 from nasnet.search.strategy import (
+    STRATEGIES,
     Proposal,
     Strategy,
     StrategyError,
-    Trial,
+    frozen_trial,
     list_strategies,
     make_strategy,
+    register_strategy,
     strategy_options,
 )
+from nasnet.store.trial import FrozenTrial, TrialState
 
 __all__ = [
+    "STRATEGIES",
     "EvalResult",
     "Evaluator",
+    "FrozenTrial",
     "MnasReward",
     "Proposal",
     "SearchError",
@@ -45,12 +50,14 @@ __all__ = [
     "StrategyError",
     "SyntheticEvaluator",
     "TrainingEvaluator",
-    "Trial",
+    "TrialState",
     "accuracy_reward",
+    "frozen_trial",
     "list_strategies",
     "make_evaluator",
     "make_reward",
     "make_strategy",
+    "register_strategy",
     "reward_spec",
     "search",
     "strategy_options",

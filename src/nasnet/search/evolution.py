@@ -18,12 +18,12 @@ from nasnet.search.strategy import (
     Proposal,
     Strategy,
     StrategyError,
-    Trial,
     register_strategy,
     rng_state,
     set_rng_state,
 )
 from nasnet.space.encoding import SearchSpace
+from nasnet.store.trial import FrozenTrial
 
 
 @register_strategy
@@ -44,8 +44,7 @@ class RegularizedEvolution(Strategy):
         self.population: deque[dict[str, Any]] = deque()
         self.random_asked = 0
 
-    def ask(self) -> Proposal:
-        self.asked += 1
+    def propose(self) -> Proposal:
         if self.random_asked < self.population_size or not self.population:
             self.random_asked += 1
             return Proposal(tuple(int(x) for x in self.rng.integers(0, self.counts)), {"origin": "random"})
@@ -63,8 +62,7 @@ class RegularizedEvolution(Strategy):
         child[step] = (child[step] + shift) % int(self.counts[step])
         return tuple(child), step
 
-    def tell(self, trial: Trial, reward: float | None) -> None:
-        self.told += 1
+    def observe(self, trial: FrozenTrial, reward: float | None) -> None:
         if reward is None:
             return
         self.population.append({"trial": trial.number, "decisions": list(trial.decisions), "reward": float(reward)})

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from nasnet.search.strategy import Proposal, Strategy, Trial, register_strategy, rng_state, set_rng_state
+from nasnet.search.strategy import Proposal, Strategy, register_strategy, rng_state, set_rng_state
 from nasnet.space.encoding import SearchSpace
+from nasnet.store.trial import FrozenTrial
 
 
 @register_strategy
@@ -19,12 +20,11 @@ class RandomSearch(Strategy):
         self.rng = np.random.default_rng(seed)
         self._counts = np.asarray(space.choice_counts())
 
-    def ask(self) -> Proposal:
-        self.asked += 1
+    def propose(self) -> Proposal:
         return Proposal(tuple(int(x) for x in self.rng.integers(0, self._counts)))
 
-    def tell(self, trial: Trial, reward: float | None) -> None:
-        self.told += 1
+    def observe(self, trial: FrozenTrial, reward: float | None) -> None:
+        pass  # every proposal is independent of the results
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "rng": rng_state(self.rng)}

@@ -26,8 +26,9 @@ import torch
 from torch import nn
 
 from nasnet.errors import short_repr
-from nasnet.search.strategy import Proposal, Strategy, StrategyError, Trial, register_strategy
+from nasnet.search.strategy import Proposal, Strategy, StrategyError, register_strategy
 from nasnet.space.encoding import SearchSpace
+from nasnet.store.trial import FrozenTrial
 
 ALGORITHMS = ("ppo", "reinforce")
 # Upper bounds that keep a mistyped option from allocating gigabytes or stalling every update.
@@ -201,8 +202,7 @@ class RLController(Strategy):
         self.updates = 0
         self.last_entropy: float | None = None
 
-    def ask(self) -> Proposal:
-        self.asked += 1
+    def propose(self) -> Proposal:
         if not self.queue:
             with _one_thread():
                 actions, log_prob = self.controller.sample(self.batch_size, self.generator)
@@ -210,8 +210,7 @@ class RLController(Strategy):
         decisions, log_prob = self.queue.pop(0)
         return Proposal(tuple(decisions), {"log_prob": log_prob})
 
-    def tell(self, trial: Trial, reward: float | None) -> None:
-        self.told += 1
+    def observe(self, trial: FrozenTrial, reward: float | None) -> None:
         value = self.failed_reward if reward is None else float(reward)
         # The baseline is an average of *earlier* rewards, so it does not depend on this action.
         advantage = 0.0 if self.baseline is None else value - self.baseline

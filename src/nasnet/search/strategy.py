@@ -1,9 +1,15 @@
 """The ask/tell strategy interface, as in Optuna.
 
-``ask()`` proposes a decision sequence; ``tell(trial, reward)`` reports its
-reward (``None`` for a failed trial). Many trials may be in flight, and their
+``ask()`` proposes a decision sequence; ``tell(trial)`` reports the finished
+trial, a `FrozenTrial` as the store recorded it (its ``value`` is the reward,
+``None`` for a failed trial). Many trials may be in flight, and their
 results may arrive in any order: whatever a strategy needs back at tell time
 it puts in the proposal's ``info``, which the store keeps with the trial.
+
+A strategy implements ``propose()`` and ``observe(trial, reward)``; the base
+class's ``ask``/``tell`` wrap them and keep the ``asked``/``told`` counts, so
+that no strategy counts for itself. Strategies register by name in
+`STRATEGIES` (``@register_strategy`` on the class).
 
 A strategy's state (``state_dict``) holds tensors, numbers, strings, lists and
 dicts only, so it round-trips through `torch.save` and
@@ -26,7 +32,11 @@ import numpy as np
 import torch
 
 from nasnet.errors import NasnetError, exception_summary, short_repr
+from nasnet.registry import Registry
+from nasnet.space.canonical import genotype_hash
 from nasnet.space.encoding import SearchSpace
+from nasnet.store.trial import FrozenTrial, TrialState
+from nasnet.validation import check_int
 
 
 class StrategyError(NasnetError, ValueError):
@@ -41,17 +51,17 @@ class Proposal:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Trial:
-    """A proposal as it comes back at tell time, with the number the store gave it."""
-
-    number: int
-    decisions: tuple[int, ...]
-    info: dict[str, Any] = field(default_factory=dict)
+def frozen_trial(space: SearchSpace, number: int, proposal: Proposal, reward: float | None) -> FrozenTrial:
+    """A finished trial for ``proposal`` (failed when ``reward`` is None), to drive a strategy by hand."""
+    genotype = space.from_decisions(proposal.decisions)
+    state = TrialState.FAILED if reward is None else TrialState.COMPLETE
+    return FrozenTrial(
+        number, state, genotype, genotype_hash(genotype), tuple(proposal.decisions), dict(proposal.info), reward
+    )
 
 
 class Strategy(ABC):
-    """Base class of search strategies."""
+    """Base class of search strategies: subclasses implement `propose` and `observe`."""
 
     name: ClassVar[str]
 
@@ -61,11 +71,22 @@ class Strategy(ABC):
         self.asked = 0
         self.told = 0
 
-    @abstractmethod
-    def ask(self) -> Proposal: ...
+    def ask(self) -> Proposal:
+        """The next decision sequence to evaluate."""
+        proposal = self.propose()
+        self.asked += 1
+        return proposal
+
+    def tell(self, trial: FrozenTrial) -> None:
+        """Report a finished trial (``trial.value`` is its reward, None if it failed)."""
+        self.observe(trial, trial.value)
+        self.told += 1
 
     @abstractmethod
-    def tell(self, trial: Trial, reward: float | None) -> None: ...
+    def propose(self) -> Proposal: ...
+
+    @abstractmethod
+    def observe(self, trial: FrozenTrial, reward: float | None) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {"asked": self.asked, "told": self.told}
@@ -112,23 +133,21 @@ def set_rng_state(rng: np.random.Generator, saved: dict[str, Any]) -> None:
 # Filled by `register_strategy` as strategy modules are imported. This module never imports them
 # (they import it, so doing so would be a cycle): `nasnet.search` imports the built-in ones, and
 # nothing here can be reached without that package having been imported first.
-_REGISTRY: dict[str, type[Strategy]] = {}
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "nasnet.strategies", StrategyError)
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: register ``cls`` under its ``name``."""
+    return STRATEGIES.register(cls.name, cls)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_REGISTRY)
+    return STRATEGIES.names()
 
 
 def strategy_options(name: str) -> dict[str, Any]:
     """The options of strategy ``name`` with their defaults."""
-    if name not in _REGISTRY:
-        raise StrategyError(f"unknown strategy {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    signature = inspect.signature(_REGISTRY[name].__init__)
+    signature = inspect.signature(STRATEGIES.get(name).__init__)
     return {
         key: param.default
         for key, param in signature.parameters.items()
@@ -209,13 +228,11 @@ def make_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) 
         raise StrategyError(
             f"strategy {name!r}: unknown option(s) {short_repr(unknown, 200)}; allowed: {sorted(allowed)}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < MAX_SEED:
-        raise StrategyError(f"the seed (--seed) must be an integer in [0, 2**63), got {short_repr(seed)}")
-    seed = int(seed)
-    types_ = _option_types(_REGISTRY[name])
+    seed = check_int("the seed (--seed)", seed, 0, MAX_SEED - 1, StrategyError, shown="in [0, 2**63)")
+    types_ = _option_types(STRATEGIES.get(name))
     checked = {key: check_option(name, key, value, types_.get(key)) for key, value in options.items()}
     try:
-        return _REGISTRY[name](space, seed=seed, **checked)
+        return STRATEGIES.get(name)(space, seed=seed, **checked)
     except StrategyError:
         raise
     except (ValueError, TypeError, OverflowError, RuntimeError, MemoryError) as err:

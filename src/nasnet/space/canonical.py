@@ -20,11 +20,12 @@ import json
 from collections.abc import Iterator
 
 from nasnet.space.genotype import NUM_INPUT_STATES, Block, Cell, Genotype, GenotypeError
-from nasnet.space.ops import COMBINE_INDEX, COMBINES, OP_INDEX, OPS
+from nasnet.space.ops import COMBINE_INDEX, COMBINES, op_rank
 
 _HASH_NAMESPACE = "nasnet-genotype-v1"
 
-BlockKey = tuple[int, int, int, int, int]
+OpKey = tuple[int, str]  # `op_rank`: the paper's index, then the name; it decodes to the name
+BlockKey = tuple[int, OpKey, int, OpKey, int]
 
 
 def _topological_orders(cell: Cell) -> Iterator[list[int]]:
@@ -56,13 +57,13 @@ def _encode(cell: Cell, order: list[int]) -> tuple[tuple[BlockKey, ...], tuple[i
 
 
 def _decode(keys: tuple[BlockKey, ...], concat: tuple[int, ...] | None) -> Cell:
-    blocks = tuple(Block((in1, in2), (OPS[op1], OPS[op2]), COMBINES[comb]) for in1, op1, in2, op2, comb in keys)
+    blocks = tuple(Block((in1, in2), (op1[1], op2[1]), COMBINES[comb]) for in1, op1, in2, op2, comb in keys)
     return Cell(blocks, concat)
 
 
 def _block_key(block: Block, renumber: dict[int, int]) -> BlockKey:
-    left = (renumber[block.inputs[0]], OP_INDEX[block.ops[0]])
-    right = (renumber[block.inputs[1]], OP_INDEX[block.ops[1]])
+    left = (renumber[block.inputs[0]], op_rank(block.ops[0]))
+    right = (renumber[block.inputs[1]], op_rank(block.ops[1]))
     if right < left:
         left, right = right, left
     return (left[0], left[1], right[0], right[1], COMBINE_INDEX[block.combine])
@@ -169,7 +170,7 @@ def genotype_hash(genotype: Genotype) -> str:
     parts: list[object] = [_HASH_NAMESPACE]
     for _, cell in genotype.cells():
         keys, concat = _canonical_encoding(cell)
-        parts.append([[in1, OPS[op1], in2, OPS[op2], COMBINES[comb]] for in1, op1, in2, op2, comb in keys])
+        parts.append([[in1, op1[1], in2, op2[1], COMBINES[comb]] for in1, op1, in2, op2, comb in keys])
         parts.append(None if concat is None else list(concat))
     payload = json.dumps(parts, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

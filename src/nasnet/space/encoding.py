@@ -24,7 +24,7 @@ from nasnet.space.genotype import (
     Genotype,
     GenotypeError,
 )
-from nasnet.space.ops import COMBINES, OPS
+from nasnet.space.ops import COMBINES, OPS, is_op, op_names
 
 DECISIONS_PER_BLOCK = 5
 DECISION_FIELDS = ("input_1", "input_2", "op_1", "op_2", "combine")
@@ -40,9 +40,10 @@ def _as_generator(seed: int | np.random.Generator | None) -> np.random.Generator
 class SearchSpace:
     """The NASNet cell space: B blocks, an op vocabulary and combine methods.
 
-    The defaults are the paper's: B=5, all 13 ops, add or concat. A subset of
-    the ops or combines narrows the space; decisions then index into that
-    subset.
+    The defaults are the paper's: B=5, its 13 ops, add or concat. Any
+    registered ops may be chosen instead (a subset narrows the space; a
+    plug-in op, e.g. ``ops=OPS + ("my_op",)``, widens it); decisions then
+    index into the ops as given.
     """
 
     num_blocks: int = DEFAULT_NUM_BLOCKS
@@ -55,11 +56,13 @@ class SearchSpace:
             raise GenotypeError(
                 f"search space field 'num_blocks': expected a positive integer, got {self.num_blocks!r}"
             )
-        for name, chosen, allowed in (("ops", self.ops, OPS), ("combines", self.combines, COMBINES)):
+        for name, chosen in (("ops", self.ops), ("combines", self.combines)):
             if not chosen:
                 raise GenotypeError(f"search space field '{name}': must not be empty")
-            unknown = [x for x in chosen if x not in allowed]
+            # Op names are checked one by one: listing every registered op would load the plug-ins' entry points.
+            unknown = [x for x in chosen if not (is_op(x) if name == "ops" else x in COMBINES)]
             if unknown:
+                allowed = op_names() if name == "ops" else COMBINES
                 raise GenotypeError(f"search space field '{name}': unknown {unknown}; allowed: {', '.join(allowed)}")
             if len(set(chosen)) != len(chosen):
                 raise GenotypeError(f"search space field '{name}': entries repeat: {list(chosen)}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasnet.errors import NasnetError, short_repr
-from nasnet.space.ops import COMBINES, OPS
+from nasnet.space.ops import COMBINES, is_op, op_names
 
 NUM_INPUT_STATES = 2
 DEFAULT_NUM_BLOCKS = 5
@@ -88,8 +88,10 @@ class Block:
         for side, op in enumerate(self.ops):
             if not isinstance(op, str):
                 raise _fail(cell_kind, index, f"ops[{side}]", f"expected an op name string, got {short_repr(op)}")
-            if op not in OPS:
-                raise _fail(cell_kind, index, f"ops[{side}]", f"unknown op {short_repr(op)}; allowed: {', '.join(OPS)}")
+            if not is_op(op):
+                raise _fail(
+                    cell_kind, index, f"ops[{side}]", f"unknown op {short_repr(op)}; allowed: {', '.join(op_names())}"
+                )
         if not isinstance(self.combine, str) or self.combine not in COMBINES:
             raise _fail(
                 cell_kind,

@@ -7,7 +7,11 @@ concatenates h_{i-1} and all five blocks (6F), the reduction cell blocks 1-4
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from nasnet.space.genotype import Block, Cell, Genotype, GenotypeError
+from nasnet.space.serialization import GenotypeRecord, load_genotype_record
 
 NASNET_A = Genotype(
     normal=Cell(
@@ -39,23 +43,33 @@ def list_genotypes() -> list[str]:
     return sorted(GENOTYPES)
 
 
+def find_genotype(spec: str | os.PathLike[str]) -> GenotypeRecord | None:
+    """The genotype that a zoo name or a genotype JSON path names, in that order; ``None`` for neither.
+
+    A path that exists but holds no valid genotype is a `GenotypeError` saying what is wrong with it.
+    These are the genotype steps of ``nasnet.nn.resolve_architecture``, which tries model names first.
+    """
+    text = os.fspath(spec)
+    if text in GENOTYPES:
+        return GenotypeRecord(GENOTYPES[text], name=text)
+    path = Path(text)
+    if path.exists():
+        return load_genotype_record(path, num_blocks=None)
+    return None
+
+
 def resolve_genotype(spec: object) -> Genotype:
-    """A genotype from a `Genotype`, a zoo name, or a path to a genotype JSON file."""
-    import os
-    from pathlib import Path
+    """A genotype from a `Genotype`, a zoo name or a genotype JSON path (see `find_genotype`).
 
-    from nasnet.space.serialization import load_genotype
-
+    For a string that may also name a model, use ``nasnet.nn.resolve_architecture``.
+    """
     if isinstance(spec, Genotype):
         return spec
     if not isinstance(spec, (str, os.PathLike)):
         raise GenotypeError(f"expected a Genotype, a genotype name or a JSON path, got {type(spec).__name__}")
-    text = os.fspath(spec)
-    if text in GENOTYPES:
-        return GENOTYPES[text]
-    path = Path(text)
-    if path.exists():
-        return load_genotype(path, num_blocks=None)
-    raise GenotypeError(
-        f"{text!r} is neither a known genotype ({', '.join(sorted(GENOTYPES))}) nor an existing JSON file"
-    )
+    record = find_genotype(spec)
+    if record is None:
+        raise GenotypeError(
+            f"{os.fspath(spec)!r} is neither a known genotype ({', '.join(list_genotypes())}) nor an existing JSON file"
+        )
+    return record.genotype

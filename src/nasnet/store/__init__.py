@@ -1,31 +1,30 @@
-"""The experiment store: SQLite (WAL), resumable."""
+"""The experiment store: SQLite (WAL), resumable; and the trial vocabulary it records."""
 
+from nasnet.store.config import CONFIG_VERSION, ConfigError, ExperimentConfig, space_from_spec, space_spec
 from nasnet.store.sqlite import (
     DB_FILE,
-    STATUS_COMPLETE,
-    STATUS_FAILED,
-    STATUS_RUNNING,
-    STATUS_WAITING,
-    TERMINAL,
     DamagedStoreError,
     ExperimentStore,
     Snapshot,
     StoreError,
-    TrialRecord,
     snapshot_checksum,
 )
+from nasnet.store.trial import FINISHED_STATES, EvalResult, FrozenTrial, TrialState
 
 __all__ = [
+    "CONFIG_VERSION",
     "DB_FILE",
-    "STATUS_COMPLETE",
-    "STATUS_FAILED",
-    "STATUS_RUNNING",
-    "STATUS_WAITING",
-    "TERMINAL",
+    "FINISHED_STATES",
+    "ConfigError",
     "DamagedStoreError",
+    "EvalResult",
+    "ExperimentConfig",
     "ExperimentStore",
+    "FrozenTrial",
     "Snapshot",
     "StoreError",
-    "TrialRecord",
+    "TrialState",
     "snapshot_checksum",
+    "space_from_spec",
+    "space_spec",
 ]

@@ -6,7 +6,7 @@ from nasnet.train.evaluation import evaluate
 from nasnet.train.inputs import default_device, prepare_data
 from nasnet.train.loader import DeviceArray, DeviceData
 from nasnet.train.model_file import MODEL_FILE, LoadedModel, load_model
-from nasnet.train.models import model_config_for
+from nasnet.train.models import ResolvedModel, model_config_for
 from nasnet.train.result import RESULT_FILE, Callbacks, TrainResult
 from nasnet.train.schedule import lr_at
 from nasnet.train.trainer import METRICS_FILE, STATE_FILE, train
@@ -22,6 +22,7 @@ __all__ = [
     "DeviceArray",
     "DeviceData",
     "LoadedModel",
+    "ResolvedModel",
     "TrainConfig",
     "TrainConfigError",
     "TrainResult",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from nasnet.errors import NasnetError
+from nasnet.space.sizing import CHILD_SIZE, CIFAR_SIZE
+from nasnet.validation import check_int, check_number
 
 
 class TrainConfigError(NasnetError, ValueError):
@@ -24,7 +25,9 @@ class TrainConfig:
 
     Model sizing fields (``skeleton``, ``cells_per_stack``, ``base_filters``,
     ``filters``) apply when a genotype is trained; a named model keeps its own
-    sizing. ``aux_weight > 0`` builds and trains the auxiliary head.
+    sizing. Each preset states its size; a config built field by field
+    starts from a search child's (``nasnet.space.CHILD_SIZE``).
+    ``aux_weight > 0`` builds and trains the auxiliary head.
     ``cuda_graphs`` captures the training step once and replays it (CUDA
     only; see `nasnet.train.step`).
     """
@@ -48,8 +51,8 @@ class TrainConfig:
     cutout: int = 0
     tta: bool = False
     skeleton: str = "auto"
-    cells_per_stack: int = 2
-    base_filters: int | None = 16
+    cells_per_stack: int = CHILD_SIZE.cells_per_stack
+    base_filters: int | None = CHILD_SIZE.base_filters
     filters: int | None = None
     precision: str = "auto"
     channels_last: bool = True
@@ -68,23 +71,15 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        positive_ints = ("epochs", "batch_size", "cells_per_stack", "eval_batch_size")
-        for name in positive_ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise TrainConfigError(f"field '{name}': expected a positive integer, got {value!r}")
+        for name in ("epochs", "batch_size", "cells_per_stack", "eval_batch_size"):
+            check_int(f"field '{name}'", getattr(self, name), 1, error=TrainConfigError)
         for name in ("eval_every", "checkpoint_every", "pad", "cutout"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise TrainConfigError(f"field '{name}': expected an integer >= 0, got {value!r}")
+            check_int(f"field '{name}'", getattr(self, name), 0, error=TrainConfigError)
         for name in ("train_subset", "val_subset", "base_filters", "filters", "micro_batch"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise TrainConfigError(f"field '{name}': expected a positive integer or null, got {value!r}")
+            if getattr(self, name) is not None:
+                check_int(f"field '{name}' (or null)", getattr(self, name), 1, error=TrainConfigError)
         for name in ("lr", "momentum", "weight_decay", "warmup_epochs", "aux_weight"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-                raise TrainConfigError(f"field '{name}': expected a finite number >= 0, got {value!r}")
+            check_number(f"field '{name}'", getattr(self, name), low=0, error=TrainConfigError)
         if not 0 <= self.label_smoothing < 1:
             raise TrainConfigError(f"field 'label_smoothing': must be in [0, 1), got {self.label_smoothing!r}")
         if not 0 < self.drop_path_keep_prob <= 1:
@@ -139,8 +134,8 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     return dataclasses.replace(config, **overrides)
 
 
-# The paper's proxy task (the paper's Appendix A.1 and A.6): N=2, 20 epochs, single-period
-# cosine, momentum 0.9, reward = final validation accuracy. The paper does not
+# The paper's proxy task (the paper's Appendix A.1 and A.6): a search child (N=2), 20 epochs,
+# single-period cosine, momentum 0.9, reward = final validation accuracy. The paper does not
 # give the child's filters, batch or learning rate; these are our choices.
 _SEARCH = TrainConfig(
     epochs=20,
@@ -149,8 +144,7 @@ _SEARCH = TrainConfig(
     momentum=0.9,
     weight_decay=5e-4,
     schedule="cosine",
-    cells_per_stack=2,
-    base_filters=16,
+    **CHILD_SIZE.fields(),
     pad=4,
     flip=True,
     # Only the final validation accuracy is the reward; validating after every epoch costs a child 5-10%.
@@ -186,8 +180,7 @@ PRESETS: dict[str, TrainConfig] = {
         aux_weight=0.4,
         drop_path_keep_prob=0.6,
         grad_clip=5.0,
-        cells_per_stack=6,
-        base_filters=32,
+        **CIFAR_SIZE.fields(),
         eval_every=10,
         checkpoint_every=5,
     ),
@@ -209,8 +202,7 @@ PRESETS: dict[str, TrainConfig] = {
         grad_clip=5.0,
         ema_decay=0.999,
         tta=True,
-        cells_per_stack=6,
-        base_filters=32,
+        **CIFAR_SIZE.fields(),
         eval_every=5,
         checkpoint_every=5,
     ),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from nasnet.data.arrays import DataSplits, ImageArray, stratified_indices
+from nasnet.data.arrays import DatasetInfo, DataSplits, DescribedData, ImageArray, stratified_indices
 from nasnet.train.augment import cutout, normalize, random_crop, random_flip
 
 
@@ -37,36 +37,30 @@ class DeviceArray:
 
 
 @dataclass
-class DeviceData:
-    """Training, validation and (optionally) test sets on one device, with normalization stats.
+class DeviceData(DescribedData):
+    """Training, validation and (optionally) test sets on one device, with the dataset's `DatasetInfo`.
 
     Build it once and pass it to `nasnet.train.train` for many runs: the data
-    stays on the device between children.
+    stays on the device between children. ``num_classes``, ``image_size``,
+    ``classes`` (...) read ``info``; ``mean`` and ``std`` are its normalization
+    statistics as tensors on the device.
     """
 
     train: DeviceArray
     val: DeviceArray | None
     test: DeviceArray | None
-    mean: torch.Tensor
-    std: torch.Tensor
-    classes: tuple[str, ...]
-    name: str = ""
+    info: DatasetInfo
+    mean: torch.Tensor = field(init=False, repr=False)
+    std: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Made once here rather than per batch; `dataclasses.replace` (a subset) makes them again, which is cheap.
+        self.mean = torch.tensor(self.info.mean, device=self.device, dtype=torch.float32)
+        self.std = torch.tensor(self.info.std, device=self.device, dtype=torch.float32)
 
     @property
     def device(self) -> torch.device:
         return self.train.images.device
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def image_size(self) -> int:
-        return self.train.images.shape[2]
-
-    @property
-    def in_channels(self) -> int:
-        return self.train.images.shape[1]
 
     @classmethod
     def from_splits(
@@ -91,10 +85,7 @@ class DeviceData:
             train=train,
             val=put(splits.val, val_subset),
             test=put(splits.test) if include_test else None,
-            mean=torch.tensor(splits.mean, device=device, dtype=torch.float32),
-            std=torch.tensor(splits.std, device=device, dtype=torch.float32),
-            classes=splits.classes,
-            name=splits.name,
+            info=splits.info,
         )
 
 

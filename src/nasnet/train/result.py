@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from nasnet.store.trial import TrialState, as_plain_dict, known_fields
 
 RESULT_FILE = "result.json"
 
@@ -19,7 +20,7 @@ class TrainResult:
     a reward.
     """
 
-    status: str
+    state: TrialState  # COMPLETE or FAILED, the trial vocabulary's
     accuracy: float | None = None
     best_accuracy: float | None = None
     test_accuracy: float | None = None
@@ -34,15 +35,18 @@ class TrainResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.state == TrialState.COMPLETE
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return as_plain_dict(self)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> TrainResult:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        """A result as `to_dict` wrote it; also one written before the trial vocabulary (``"status": "ok"``)."""
+        values = known_fields(cls, obj)
+        legacy = {"ok": TrialState.COMPLETE, "failed": TrialState.FAILED}
+        values["state"] = TrialState(obj["state"]) if "state" in obj else legacy[obj["status"]]
+        return cls(**values)
 
 
 @dataclass

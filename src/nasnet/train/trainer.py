@@ -24,6 +24,7 @@ from nasnet.fileio import atomic_write_json, atomic_write_text
 from nasnet.nn.counting import count_parameters
 from nasnet.nn.network import ModelConfig, NASNet
 from nasnet.space.genotype import Genotype
+from nasnet.store.trial import TrialState
 from nasnet.train.checkpoint import (
     CHECKPOINT_VERSION,
     TRAIN_STATE_FORMAT,
@@ -36,7 +37,7 @@ from nasnet.train.evaluation import CPU_EVAL_BATCH, evaluate
 from nasnet.train.inputs import default_device, prepare_data
 from nasnet.train.loader import DeviceArray, DeviceData, steps_per_epoch, train_batches
 from nasnet.train.model_file import MODEL_FILE, save_model
-from nasnet.train.models import build_network
+from nasnet.train.models import ResolvedModel, build_network
 from nasnet.train.result import RESULT_FILE, Callbacks, TrainResult
 from nasnet.train.schedule import ema_with_warmup, lr_at
 from nasnet.train.step import TrainStep, is_out_of_memory
@@ -187,7 +188,7 @@ def _write_metrics(out_dir: Path, curve: list[dict[str, Any]]) -> None:
 
 
 def train(
-    model: nn.Module | Genotype | ModelConfig | str | os.PathLike[str],
+    model: nn.Module | Genotype | ModelConfig | ResolvedModel | str | os.PathLike[str],
     data: DeviceData | DataSplits | Dataset | str | os.PathLike[str],
     config: TrainConfig | str | dict[str, Any] | None = "search",
     *,
@@ -202,8 +203,10 @@ def train(
 
     Args:
         model: an `nn.Module` (a `NASNet` for drop path and the aux head), a
-            `Genotype`, a genotype JSON path, a zoo genotype or model name, or
-            a `ModelConfig`.
+            `Genotype`, a genotype JSON path, a zoo genotype or model name
+            (looked up by ``nasnet.nn.resolve_architecture``), a `ModelConfig`
+            (fitted to ``data`` and ``config``), or a `ResolvedModel` (built as
+            it is).
         data: a `DeviceData` already on the device (the search's workers keep
             one), `DataSplits`, a `Dataset`, or a dataset name or path.
         config: a preset name (``search``, ``search-fast``, ``cifar10-paper``,
@@ -253,7 +256,7 @@ def train(
 
 def _failed(run: _Run | None, reason: str, params: int, out: Path | None) -> TrainResult:
     result = TrainResult(
-        status="failed",
+        state=TrialState.FAILED,
         failure=reason,
         curve=list(run.curve) if run else [],
         seconds=run.elapsed if run else 0.0,
@@ -298,7 +301,7 @@ def _train_loop(
     val_curve = [r["val_accuracy"] for r in run.curve if r.get("val_accuracy") is not None]
     total_images = sum(r["images_per_second"] * r["seconds"] for r in run.curve)
     result = TrainResult(
-        status="ok",
+        state=TrialState.COMPLETE,
         accuracy=val_curve[-1] if val_curve else None,
         best_accuracy=max(val_curve) if val_curve else None,
         test_accuracy=run.validate(run.data.test) if evaluate_test else None,
