@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[test,ray]" "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[test,ray,report,export,tensorboard]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -33,6 +33,9 @@ demo: $(STAMP)
 	$(PY) -m nasnet export $(DEMO_OUT) --best -o $(DEMO_OUT)/best_cell.json
 	$(PY) -m nasnet show $(DEMO_OUT)/best_cell.json
 	$(PY) -m nasnet info $(DEMO_OUT)/best_cell.json -N 6 -C 32
+	if command -v dot >/dev/null; then $(PY) -m nasnet draw $(DEMO_OUT)/best_cell.json -o $(DEMO_OUT)/best_cell.svg; fi
+	$(PY) -m nasnet report $(DEMO_OUT) -o $(DEMO_OUT)/report.html
+	@echo "the search's report: $(DEMO_OUT)/report.html"
 
 # On a GPU machine, with the torch it already has (no .venv): every GPU measurement, about 20+ minutes.
 bench-gpu:

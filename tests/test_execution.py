@@ -386,7 +386,7 @@ def make_reporting():
 
 
 def test_workers_report_their_childs_progress(no_leftovers):
-    from nasnet.report.progress import child_phase
+    from nasnet.search.progress import child_phase
 
     executor = LocalExecutor(workers=1)
     executor.start(make_reporting())

@@ -526,7 +526,7 @@ def test_live_view_shows_missing_strategy_figures_as_a_dash():
     from rich.console import Console
 
     from nasnet.execution.base import WorkerStatus
-    from nasnet.report.progress import render_state
+    from nasnet.search.progress import render_state
 
     state = SimpleNamespace(
         strategy="rl",

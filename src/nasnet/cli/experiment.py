@@ -165,7 +165,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(payload, indent=2))
         return 0
-    from nasnet.report.progress import format_number, format_seconds
+    from nasnet.search.progress import format_number, format_seconds
 
     evaluator = (payload["evaluator"] or {}).get("kind", "?")
     reward = reward_name(payload["reward"] or {})
@@ -236,7 +236,7 @@ def cmd_top(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from nasnet.report.progress import format_number
+    from nasnet.search.progress import format_number
 
     table = Table(title=f"top {len(rows)} of {args.directory}")
     for column in ("rank", "trial", "reward", "accuracy", "params", "mult-adds", "hash"):

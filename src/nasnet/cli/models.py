@@ -88,7 +88,7 @@ def _is_model_file(spec: str) -> bool:
     return spec.endswith(".pt") and Path(spec).is_file()
 
 
-def _architecture(spec: str) -> Architecture:
+def cli_architecture(spec: str) -> Architecture:
     """What ``spec`` names, in `resolve_architecture`'s order, with a trained ``model.pt`` after model names.
 
     ``model.pt`` is the command line's addition: reading one needs the trainer's checkpoint format,
@@ -104,11 +104,11 @@ def config_from_args(target: str, args: argparse.Namespace) -> tuple[ModelConfig
     """A model config for a model name, a ``model.pt``, or a genotype sized by the flags."""
     # A bare genotype is shown at the size it would be published at, NASNet-A's CIFAR-10 size,
     # unless the flags size it; a named model or a model.pt keeps its own size.
-    return _architecture(target).configure(default_size=CIFAR_SIZE, **_overrides(args)), target
+    return cli_architecture(target).configure(default_size=CIFAR_SIZE, **_overrides(args)), target
 
 
 def _load_for_show(spec: str) -> tuple[Genotype, str, dict[str, Any]]:
-    architecture = _architecture(spec)
+    architecture = cli_architecture(spec)
     return architecture.genotype, architecture.label or spec, dict(architecture.meta)
 
 

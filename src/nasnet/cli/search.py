@@ -138,6 +138,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     execution.add_argument(
         "--device", help="device of the in-process executor or of every local worker (default: cuda when available)"
     )
+    search.add_argument(
+        "--tensorboard", metavar="DIR", help="also write TensorBoard scalars to DIR (may change on resume)"
+    )
     search.add_argument("--no-progress", action="store_true")
     search.add_argument("--json", action="store_true", help="print the summary as JSON")
     search.set_defaults(handler=cmd_search)
@@ -331,8 +334,8 @@ def _warnings_in_one_line(command: str) -> Iterator[None]:
 def cmd_search(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from nasnet.report.progress import LiveProgress
     from nasnet.search import search
+    from nasnet.search.progress import LiveProgress
 
     _check_budget(args)
     if args.resume:
@@ -344,6 +347,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     executor = make_executor(args)
     # With --json, stdout holds the summary alone: the live view goes to stderr.
     progress = None if args.no_progress else LiveProgress(Console(stderr=True) if args.json else None)
+    if args.tensorboard is not None:
+        from nasnet.report.tensorboard import SearchScalars, summary_writer
+        from nasnet.search.views import Views
+
+        scalars = SearchScalars(summary_writer(args.tensorboard))
+        progress = scalars if progress is None else Views(progress, scalars)
     common: dict[str, Any] = {"trials": args.trials, "hours": args.hours, "executor": executor, "progress": progress}
     with _warnings_in_one_line("nasnet search"):
         if args.resume:

@@ -56,6 +56,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--test", action="store_true", help="also report test accuracy at the end")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR", help="also write each epoch's numbers as TensorBoard scalars")
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser("eval", help="accuracy of a trained model.pt on a dataset's test split")
@@ -183,6 +184,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_device_flag(args.device)
     if not args.overwrite:
         _refuse_to_replace_earlier_run(out, args.resume)  # before the data load, which can take minutes
+    scalars = _tensorboard(args.tensorboard)  # likewise: a missing TensorBoard is said at once
     config = resolve_config(args.preset, **_overrides(args))
     splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=args.image_size)
     device = default_device(args.device)
@@ -193,6 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     callbacks = Callbacks()
     if bar is not None:
         callbacks = Callbacks(on_step=bar.on_step, on_epoch=bar.on_epoch, on_start=bar.on_start, on_phase=bar.on_phase)
+    _chain_epoch(callbacks, scalars)
     started = time.perf_counter()
     try:
         result = train(
@@ -210,6 +213,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+        if scalars is not None:
+            scalars.close()
     if not result.ok:
         print(f"training failed: {result.failure}")
         return 1
@@ -222,6 +227,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"wrote {out}"
     )
     return 0
+
+
+def _tensorboard(logdir: str | None) -> Any:
+    """With ``--tensorboard DIR``: the epoch scalars' writer (None without the flag)."""
+    if logdir is None:
+        return None
+    from nasnet.report.tensorboard import TrainScalars, summary_writer
+
+    return TrainScalars(summary_writer(logdir))
+
+
+def _chain_epoch(callbacks: Any, scalars: Any) -> None:
+    """Make ``callbacks.on_epoch`` also write the epoch's scalars, after the progress bar's own."""
+    if scalars is None:
+        return
+    bar_epoch = callbacks.on_epoch
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        if bar_epoch is not None:
+            bar_epoch(record)
+        scalars.on_epoch(record)
+
+    callbacks.on_epoch = on_epoch
 
 
 def _check_device_flag(device: str | None) -> None:

@@ -17,6 +17,7 @@ reward, the store returns the `FrozenTrial`, and the strategy is told that.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -33,6 +34,8 @@ from nasnet.store.sqlite import ExperimentStore, Snapshot
 from nasnet.store.trial import FINISHED_STATES, EvalResult, FrozenTrial, TrialState
 
 SNAPSHOT_SECONDS = 30.0  # a snapshot at least this often, however slow the trials
+HISTORY_SECONDS = 2.0  # a snapshot records what the strategy learned once this long has passed (see `snapshot`)
+HISTORY_GROWTH = 1.25  # ... and whenever the results told have grown by this factor since the last record
 
 
 class SnapshotWarning(RuntimeWarning):
@@ -60,6 +63,7 @@ class SearchDriver:
         self.reward = reward
         self.executor = executor
         self.progress = progress
+        self.trial_view = getattr(progress, "trial", None)  # a view that hears of each finished trial
         self.snapshot_every = snapshot_every
         self.dedup = config.dedup
         self.budget = config.trials
@@ -70,6 +74,8 @@ class SearchDriver:
         self.counts = Counter(store.counts())
         self.since_snapshot = 0
         self.last_snapshot = time.monotonic()
+        self.last_learned = -math.inf
+        self.learned_told = 0
         self.session_start = time.monotonic()
         self.session_end: float | None = None
         self.session_completed = 0
@@ -184,7 +190,7 @@ class SearchDriver:
                     self.progress.update(self.state())
         finally:
             if self.consistent:  # else the last snapshot plus the store's events replay correctly
-                self.snapshot()
+                self.snapshot(final=True)
             self.store.add_elapsed(time.monotonic() - self.session_start)
             self.session_end = time.monotonic()
             if self.progress:
@@ -259,12 +265,24 @@ class SearchDriver:
             self.best = trial
         self.strategy.tell(trial)
         self.consistent = True
+        if self.trial_view is not None:
+            self.trial_view(trial)
         self.since_snapshot += 1
         if self.since_snapshot >= self.snapshot_every or time.monotonic() - self.last_snapshot > SNAPSHOT_SECONDS:
             self.snapshot()
 
-    def snapshot(self) -> None:
-        self.store.save_snapshot(self.strategy.name, self.strategy.to_bytes())
+    def snapshot(self, final: bool = False) -> None:
+        strategy = self.strategy
+        learned = None
+        # What the strategy learned goes into its history at the end, and otherwise when HISTORY_SECONDS
+        # have passed or the results told have grown by HISTORY_GROWTH since the last record: summarising
+        # a policy costs tens of milliseconds, nothing beside a child's training but much beside thousands
+        # of instant synthetic trials, which still get a record at geometrically spaced counts.
+        grown = strategy.told >= HISTORY_GROWTH * self.learned_told
+        if final or grown or time.monotonic() - self.last_learned >= HISTORY_SECONDS:
+            learned = strategy.learned()
+            self.last_learned, self.learned_told = time.monotonic(), max(1, strategy.told)
+        self.store.save_snapshot(strategy.name, strategy.to_bytes(), learned=learned, told=strategy.told)
         self.since_snapshot = 0
         self.last_snapshot = time.monotonic()
 

@@ -26,11 +26,18 @@ import torch
 from torch import nn
 
 from nasnet.errors import short_repr
-from nasnet.search.strategy import Proposal, Strategy, StrategyError, register_strategy
+from nasnet.search.strategy import (
+    Proposal,
+    Strategy,
+    StrategyError,
+    register_strategy,
+    summarize_decision_probabilities,
+)
 from nasnet.space.encoding import SearchSpace
 from nasnet.store.trial import FrozenTrial
 
 ALGORITHMS = ("ppo", "reinforce")
+LEARNED_SAMPLES = 32  # sequences averaged over for `RLController.learned`
 # Upper bounds that keep a mistyped option from allocating gigabytes or stalling every update.
 MAX_BATCH_SIZE = 100_000
 MAX_HIDDEN_SIZE = 4096
@@ -135,6 +142,15 @@ class Controller(nn.Module):
         probs = log_probs.exp()
         entropy = -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(-1)  # [T, B]
         return chosen.sum(0), entropy.sum(0)
+
+    @torch.no_grad()
+    def step_probabilities(self, actions: torch.Tensor) -> list[torch.Tensor]:
+        """The softmax ``[B, choices]`` at each step along the sequences ``actions [B, T]``."""
+        logits = self.classifier(self._hidden_states(actions))  # [T, B, total]
+        return [
+            torch.softmax(logits[t, :, lo:hi], dim=-1)
+            for t, (lo, hi) in enumerate(zip(self.offsets[:-1], self.offsets[1:], strict=True))
+        ]
 
     @torch.no_grad()
     def probabilities(self, actions: torch.Tensor) -> list[torch.Tensor]:
@@ -252,6 +268,19 @@ class RLController(Strategy):
 
     def probabilities(self, decisions: Sequence[int]) -> list[torch.Tensor]:
         return self.controller.probabilities(torch.tensor([list(decisions)]))
+
+    def learned(self) -> dict[str, Any]:
+        """Each op's, input's and combine's probability under the controller, per cell kind (see `Strategy.learned`).
+
+        The softmax at each step depends on the choices before it, so the probabilities are averaged
+        over `LEARNED_SAMPLES` sequences sampled with a generator of its own: the controller's
+        generator, and so the search, is untouched.
+        """
+        with _one_thread():
+            actions, _ = self.controller.sample(LEARNED_SAMPLES, torch.Generator().manual_seed(0))
+            step_probs = self.controller.step_probabilities(actions)  # per step: [B, choices]
+        means = [probs.mean(0).tolist() for probs in step_probs]
+        return summarize_decision_probabilities(self.space, means)
 
     def describe(self) -> dict[str, Any]:
         return {

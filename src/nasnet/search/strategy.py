@@ -60,6 +60,32 @@ def frozen_trial(space: SearchSpace, number: int, proposal: Proposal, reward: fl
     )
 
 
+def summarize_decision_probabilities(space: SearchSpace, step_means: list[list[float]]) -> dict[str, Any]:
+    """Per cell kind, the mean probability of each op, input state and combine over that kind's decisions.
+
+    ``step_means[t]`` is the probability of each choice at decision ``t`` (in `SearchSpace.decision_names`
+    order). An input decision of block b chooses among states 0 .. 1+b, so a state's probability is
+    its mass summed over the input decisions that can choose it, divided by their number.
+    """
+    groups = {"op": ("ops", list(space.ops)), "input": ("inputs", None), "combine": ("combines", list(space.combines))}
+    totals: dict[str, dict[str, dict[str, float]]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for name, probs in zip(space.decision_names(), step_means, strict=True):
+        kind, _, field = name.split(".")
+        group, labels = next(value for prefix, value in groups.items() if field.startswith(prefix))
+        table = totals.setdefault(kind, {}).setdefault(group, {})
+        counts[kind, group] = counts.get((kind, group), 0) + 1
+        for label, p in zip(labels or [str(state) for state in range(len(probs))], probs, strict=True):
+            table[label] = table.get(label, 0.0) + float(p)
+    return {
+        kind: {
+            group: {label: total / counts[kind, group] for label, total in table.items()}
+            for group, table in parts.items()
+        }
+        for kind, parts in totals.items()
+    }
+
+
 class Strategy(ABC):
     """Base class of search strategies: subclasses implement `propose` and `observe`."""
 
@@ -98,6 +124,16 @@ class Strategy(ABC):
     def describe(self) -> dict[str, Any]:
         """A few numbers for progress views and `nasnet status`."""
         return {"asked": self.asked, "told": self.told}
+
+    def learned(self) -> dict[str, Any] | None:
+        """A small JSON summary of what the strategy now prefers, kept with every snapshot for reports.
+
+        A policy-based strategy returns, per cell kind (``normal``, ``reduction``), the probability
+        it gives each op, each input state and each combine: ``{"normal": {"ops": {name: p},
+        "inputs": {state: p}, "combines": {name: p}}, ...}``. It must leave the strategy's state (and
+        its random generators) untouched. The default, for strategies without a policy, is None.
+        """
+        return None
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -44,9 +44,36 @@ class SearchState:
 
 
 class Progress(Protocol):
+    """A view of a running search. A view may also define ``trial(trial)``, to hear of each finished trial."""
+
     def start(self, state: SearchState) -> None: ...
     def update(self, state: SearchState) -> None: ...
     def stop(self, state: SearchState) -> None: ...
+
+
+class Views:
+    """Several progress views as one (the live table and TensorBoard, say)."""
+
+    def __init__(self, *views: Progress) -> None:
+        self.views = views
+
+    def start(self, state: SearchState) -> None:
+        for view in self.views:
+            view.start(state)
+
+    def update(self, state: SearchState) -> None:
+        for view in self.views:
+            view.update(state)
+
+    def stop(self, state: SearchState) -> None:
+        for view in self.views:
+            view.stop(state)
+
+    def trial(self, trial: FrozenTrial) -> None:
+        for view in self.views:
+            hear = getattr(view, "trial", None)
+            if hear is not None:
+                hear(trial)
 
 
 @dataclass
@@ -70,7 +97,7 @@ class SearchSummary:
 def progress_view(progress: Progress | bool | None) -> Progress | None:
     """``True``: a line to stderr now and then; ``False``/``None``: silent; else the view given."""
     if progress is True:
-        from nasnet.report.progress import LineProgress  # a view, beside the CLI's live table
+        from nasnet.search.progress import LineProgress  # rich is imported only when a view is asked for
 
         return LineProgress()
     return progress or None

@@ -67,6 +67,17 @@ CREATE TABLE IF NOT EXISTS strategy_state (
     sha256 TEXT
 );
 """
+# strategy_history: a small summary of what the strategy had learned at each snapshot (`Strategy.learned`,
+# JSON), kept for reports: the snapshots themselves are overwritten. Created when a writer opens an older
+# database, so that it needs no schema version of its own (an older nasnet ignores the table).
+HISTORY_TABLE = """
+CREATE TABLE IF NOT EXISTS strategy_history (
+    event_seq INTEGER NOT NULL,
+    told INTEGER NOT NULL,
+    saved_at REAL NOT NULL,
+    learned TEXT NOT NULL
+)
+"""
 # sha256: of strategy, event_seq and state (see `snapshot_checksum`); NULL in a snapshot migrated from schema 1.
 
 

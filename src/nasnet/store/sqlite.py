@@ -34,6 +34,7 @@ from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
 from nasnet.store.config import ExperimentConfig
 from nasnet.store.database import (
     DB_FILE,
+    HISTORY_TABLE,
     LOCK_FILE,
     SCHEMA_VERSION,
     SNAPSHOT_SLOTS,
@@ -127,6 +128,7 @@ class ExperimentStore:
             # NORMAL in WAL mode survives any process crash (kill -9 included); only a power
             # loss can drop the last commits.
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(HISTORY_TABLE)
         return db
 
     @staticmethod
@@ -490,17 +492,40 @@ class ExperimentStore:
         return self._seq
 
     @_reports_damage
-    def save_snapshot(self, strategy: str, state: bytes) -> None:
-        """Store ``state`` as of the current event, keeping the previous snapshot as a fallback."""
+    def save_snapshot(self, strategy: str, state: bytes, learned: dict[str, Any] | None = None, told: int = 0) -> None:
+        """Store ``state`` as of the current event, keeping the previous snapshot as a fallback.
+
+        ``learned`` (`Strategy.learned`), when given, is kept for good in the strategy's history.
+        """
         slot = self._slot_to_replace()
         checksum = snapshot_checksum(strategy, self._seq, state)
+        now = time.time()
         with self._tx():
             self._db.execute(
                 "INSERT OR REPLACE INTO strategy_state (id, strategy, event_seq, state, saved_at, sha256) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (slot, strategy, self._seq, sqlite3.Binary(state), time.time(), checksum),
+                (slot, strategy, self._seq, sqlite3.Binary(state), now, checksum),
             )
+            if learned is not None:
+                self._db.execute(
+                    "INSERT INTO strategy_history (event_seq, told, saved_at, learned) VALUES (?, ?, ?, ?)",
+                    (self._seq, told, now, _dumps(learned)),
+                )
         self._newest_slot = slot
+
+    @_reports_damage
+    def strategy_history(self) -> list[dict[str, Any]]:
+        """What the strategy had learned at each snapshot, oldest first: ``event_seq``, ``told``, ``saved_at``,
+        ``learned``. Empty for strategies that report nothing and for experiments from before the history."""
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "strategy_history" not in tables:
+            return []
+        rows = self._db.execute(
+            "SELECT event_seq, told, saved_at, learned FROM strategy_history ORDER BY event_seq, saved_at"
+        ).fetchall()
+        return [
+            {"event_seq": row[0], "told": row[1], "saved_at": row[2], "learned": json.loads(row[3])} for row in rows
+        ]
 
     def _slot_to_replace(self) -> int:
         """An empty slot, else a damaged one, else the older: the newest good snapshot always survives."""

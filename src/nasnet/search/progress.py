@@ -32,8 +32,8 @@ def _format_value(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def format_number(value: Any) -> str:
-    """A figure for people: floats to 4 decimals (rewards, accuracies, baselines), very large or
+def format_number(value: Any, digits: int = 4) -> str:
+    """A figure for people: floats to ``digits`` decimals (rewards, accuracies, baselines), very large or
     very small ones in 4 significant digits, integers with thousands separators, None as "-"."""
     if value is None:
         return "-"
@@ -45,7 +45,7 @@ def format_number(value: Any) -> str:
         if value != value or value in (float("inf"), float("-inf")):
             return str(value)
         if value == 0 or 1e-4 <= abs(value) < 1e6:
-            return f"{value:.4f}"
+            return f"{value:.{digits}f}"
         return f"{value:.4g}"
     return printable(str(value), 80)
 
