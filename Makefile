@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[test,ray,report,export,tensorboard]" "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[test,ray,report,export,tensorboard,pretrained]" "$(TORCH_PIN)"
 	touch $(STAMP)
 
 test: $(STAMP)

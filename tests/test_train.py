@@ -221,9 +221,8 @@ def test_named_model_keeps_its_sizing():
         cells_per_stack=1,
     )
     assert result.ok
-    assert result.params == sum(
-        p.numel() for p in create_model("nasnet_a_cifar", num_classes=4, aux_head=False).parameters()
-    )
+    # A named model keeps its own regularisation, its aux head included (issue 12), and its own size.
+    assert result.params == sum(p.numel() for p in create_model("nasnet_a_cifar", num_classes=4).parameters())
 
 
 # ---- learning on real data --------------------------------------------------------------

@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     from nasnet import __version__
-    from nasnet.cli import draw, experiment, export_model, models, report, search, train
+    from nasnet.cli import draw, experiment, export_model, models, report, search, train, weights
 
     parser = argparse.ArgumentParser(
         prog="nasnet",
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for module in (models, train, export_model, search, experiment, draw, report):
+    for module in (models, weights, train, export_model, search, experiment, draw, report):
         module.register(commands)
     return parser
 

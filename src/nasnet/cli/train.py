@@ -45,7 +45,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="override any training field, e.g. --set cutout=16 --set ema_decay=0.999 (values are JSON)",
     )
     train.add_argument("--val-size", type=int, default=5000, help="training images held out for validation")
-    train.add_argument("--image-size", type=int, help="resize ImageFolder images to this size")
+    train.add_argument(
+        "--image-size", type=int, help="resize ImageFolder images to this size (default: the preset's image_size)"
+    )
+    sizing = train.add_argument_group(
+        "genotype size (as `nasnet info`; a named model keeps its own size)",
+        "e.g. --arch best.json --skeleton imagenet -N 4 -F 1056 --preset imagenet-mobile: the searched cell at "
+        "NASNet-A Mobile's size",
+    )
+    sizing.add_argument(
+        "--skeleton", choices=("auto", "cifar", "imagenet"), help="network skeleton (default: the preset's)"
+    )
+    sizing.add_argument("-N", "--cells-per-stack", type=int, help="normal cells per stack (the paper's N)")
+    width = sizing.add_mutually_exclusive_group()
+    width.add_argument("-F", "--filters", type=int, help="penultimate width (the paper's F)")
+    width.add_argument("-C", "--base-filters", type=int, help="filters of the first stack's cells")
     train.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     earlier_run = train.add_mutually_exclusive_group()
     earlier_run.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -89,8 +103,19 @@ def parse_assignments(pairs: list[str], flag: str = "--set") -> dict[str, Any]:
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides = parse_assignments(args.set)
-    for key in ("epochs", "batch_size", "lr", "seed"):
-        if getattr(args, key) is not None:
+    flags = (
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "image_size",
+        "skeleton",
+        "cells_per_stack",
+        "filters",
+        "base_filters",
+    )
+    for key in flags:
+        if getattr(args, key, None) is not None:
             overrides[key] = getattr(args, key)
     return overrides
 
@@ -186,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _refuse_to_replace_earlier_run(out, args.resume)  # before the data load, which can take minutes
     scalars = _tensorboard(args.tensorboard)  # likewise: a missing TensorBoard is said at once
     config = resolve_config(args.preset, **_overrides(args))
-    splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=args.image_size)
+    splits = load_splits(args.data, val_size=args.val_size, seed=config.seed, image_size=config.image_size)
     device = default_device(args.device)
     data = prepare_data(splits, device, config, include_test=args.test)
     if args.overwrite:
@@ -219,6 +244,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"training failed: {result.failure}")
         return 1
     line = f"validation accuracy {result.accuracy:.4f}" if result.accuracy is not None else "no validation set"
+    top5 = next((r["val_top5_accuracy"] for r in reversed(result.curve) if "val_top5_accuracy" in r), None)
+    if top5 is not None and result.accuracy is not None:
+        line += f" (top-5 {top5:.4f})"
     if result.test_accuracy is not None:
         line += f", test accuracy {result.test_accuracy:.4f}"
     wall = time.perf_counter() - started
@@ -279,7 +307,8 @@ def _status(message: str, quiet: bool) -> contextlib.AbstractContextManager:
 def cmd_eval(args: argparse.Namespace) -> int:
     from nasnet.data.arrays import DataError
     from nasnet.data.sources import load_splits
-    from nasnet.train import MODEL_FILE, DeviceArray, DeviceData, default_device, evaluate, load_model
+    from nasnet.train import MODEL_FILE, DeviceArray, DeviceData, default_device, load_model
+    from nasnet.train.evaluation import evaluate_accuracy
 
     _check_device_flag(args.device)
     path = Path(args.checkpoint)
@@ -304,9 +333,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     info = dataclasses.replace(info, classes=tuple(loaded.classes), mean=tuple(loaded.mean), std=tuple(loaded.std))
     data = DeviceData(train=target, val=None, test=None, info=info)
     with _status(f"evaluating {len(array):,} {args.split} images on {device}", args.json):
-        accuracy = evaluate(loaded.model, target, data, tta=args.tta)
+        accuracy = evaluate_accuracy(loaded.model, target, data, tta=args.tta)
     if args.json:
-        print(json.dumps({"checkpoint": str(path), "split": args.split, "images": len(array), "accuracy": accuracy}))
+        payload = {"checkpoint": str(path), "split": args.split, "images": len(array), "accuracy": accuracy.top1}
+        payload["top5_accuracy"] = accuracy.top5  # null with fewer than 5 classes
+        print(json.dumps(payload))
     else:
-        print(f"{args.split} accuracy {accuracy:.4f} on {len(array):,} images ({path})")
+        top5 = f" (top-5 {accuracy.top5:.4f})" if accuracy.top5 is not None else ""
+        print(f"{args.split} accuracy {accuracy.top1:.4f}{top5} on {len(array):,} images ({path})")
     return 0

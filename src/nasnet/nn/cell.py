@@ -6,7 +6,16 @@ import torch
 from torch import nn
 
 from nasnet.nn.drop_path import drop_path
-from nasnet.nn.ops import FactorizedReduce, NormFactory, ReLUConvBN, build_op, cat_channels, default_norm
+from nasnet.nn.ops import (
+    SYMMETRIC,
+    FactorizedReduce,
+    NormFactory,
+    Padding,
+    ReLUConvBN,
+    build_op,
+    cat_channels,
+    default_norm,
+)
 from nasnet.space.genotype import NUM_INPUT_STATES, Cell
 
 
@@ -23,6 +32,9 @@ class CellModule(nn.Module):
         prev_prev_stride: 2 when h_{i-1} is at twice h_i's resolution.
         max_drop_prob: drop-path probability of this cell at the end of the
             schedule, ``(c + 1) / C_total * (1 - keep_final)``; 0 disables it.
+        norm: makes the BatchNorm layers.
+        padding: how the ops pad (`nasnet.nn.ops.Padding`); the 1x1 preprocessing convs and
+            `FactorizedReduce` pad nothing, so only the blocks' ops take it.
     """
 
     def __init__(
@@ -35,6 +47,7 @@ class CellModule(nn.Module):
         prev_prev_stride: int = 1,
         max_drop_prob: float = 0.0,
         norm: NormFactory = default_norm,
+        padding: Padding = SYMMETRIC,
     ) -> None:
         super().__init__()
         cell.check()
@@ -56,7 +69,7 @@ class CellModule(nn.Module):
         for block in cell.blocks:
             for state, op_name in zip(block.inputs, block.ops, strict=True):
                 stride = 2 if reduction and state < NUM_INPUT_STATES else 1
-                self.ops.append(build_op(op_name, state_channels[state], channels, stride, norm))
+                self.ops.append(build_op(op_name, state_channels[state], channels, stride, norm, padding))
             self.inputs.append(block.inputs)
             self.concat_blocks.append(block.combine == "concat")
             self.drop_ops.append(tuple(op != "identity" for op in block.ops))  # type: ignore[arg-type]

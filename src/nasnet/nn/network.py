@@ -4,6 +4,11 @@ Cell wiring follows TF-slim's ``_build_nasnet_base``: N normal cells per stack,
 reduction cells before normal-cell indices N and 2N, filters doubling at each
 reduction, the auxiliary head after normal cell 2N-1, and ScheduledDropPath
 counted over every cell including the ImageNet stem cells.
+
+``padding="tf-same"`` (with ``avg_pool_count_pad`` and ``max_pool_pad_zeros``) makes the ops pad
+as TensorFlow's SAME / Keras' NASNet do (`nasnet.nn.ops.Padding`); the stem is the same in every
+mode: TF-slim's and Keras' ImageNet stem is a 3x3 stride-2 VALID convolution (111 px from 224,
+165 from 331), and the CIFAR stem's 3x3 stride-1 "same" convolution pads symmetrically in TF too.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch import nn
 
 from nasnet.errors import NasnetError, short_repr
 from nasnet.nn.cell import CellModule
+from nasnet.nn.ops import PADDINGS, Padding
 from nasnet.nn.recompute import recomputed
 from nasnet.space.genotype import Genotype
 from nasnet.space.serialization import genotype_from_dict, genotype_to_dict
@@ -43,6 +49,12 @@ class ModelConfig:
     ``4 * w * C``, where ``w`` is the normal cell's output width in units of C
     (6 for NASNet-A); `with_filters` sets C from F. Unless given, N and C are
     NASNet-A's CIFAR-10 size (``nasnet.space.CIFAR_SIZE``).
+
+    ``padding`` is "symmetric" (``k // 2`` each side) or "tf-same" (TensorFlow's SAME, asymmetric at
+    stride 2 on even inputs); ``avg_pool_count_pad`` and ``max_pool_pad_zeros`` make stride-2 pools
+    count / pad zeros as Keras' NASNet does (see `nasnet.nn.ops.Padding`). Weights load into any
+    combination: parameters do not depend on padding. ``features_only`` builds a backbone whose
+    ``forward`` returns `NASNet.forward_features`' list, with no classifier, dropout or aux head.
     """
 
     genotype: Genotype
@@ -59,6 +71,10 @@ class ModelConfig:
     drop_path_keep_prob: float = 1.0
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    padding: str = "symmetric"
+    avg_pool_count_pad: bool = False
+    max_pool_pad_zeros: bool = False
+    features_only: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -74,6 +90,11 @@ class ModelConfig:
                 raise ModelConfigError(f"field '{name}': expected a positive integer, got {value!r}")
         if not self.stem_multiplier > 0:
             raise ModelConfigError(f"field 'stem_multiplier': must be positive, got {self.stem_multiplier!r}")
+        if self.padding not in PADDINGS:
+            raise ModelConfigError(f"field 'padding': expected one of {PADDINGS}, got {short_repr(self.padding)}")
+        for name in ("avg_pool_count_pad", "max_pool_pad_zeros", "features_only"):
+            if not isinstance(getattr(self, name), bool):
+                raise ModelConfigError(f"field '{name}': expected true or false, got {short_repr(getattr(self, name))}")
         if not 0.0 <= self.dropout < 1.0:
             raise ModelConfigError(f"field 'dropout': must be in [0, 1), got {self.dropout!r}")
         if not 0.0 < self.drop_path_keep_prob <= 1.0:
@@ -87,12 +108,21 @@ class ModelConfig:
             raise ModelConfigError(
                 f"field 'image_size': the ImageNet stem needs at least 3 pixels, got {self.image_size}"
             )
-        if self.aux_head and self.aux_input_size() < AUX_POOL_SIZE:
+        if self.has_aux_head and self.aux_input_size() < AUX_POOL_SIZE:
             raise ModelConfigError(
                 f"field 'aux_head': the auxiliary head needs a feature map of at least "
                 f"{AUX_POOL_SIZE}x{AUX_POOL_SIZE} at 2/3 depth, but image_size {self.image_size} gives "
                 f"{self.aux_input_size()}x{self.aux_input_size()}; disable aux_head or use larger images"
             )
+
+    @property
+    def has_aux_head(self) -> bool:
+        """Whether the network builds the aux head: a ``features_only`` backbone has none."""
+        return self.aux_head and not self.features_only
+
+    @property
+    def padding_spec(self) -> Padding:
+        return Padding(self.padding, self.avg_pool_count_pad, self.max_pool_pad_zeros)
 
     @property
     def normal_width(self) -> int:
@@ -109,6 +139,7 @@ class ModelConfig:
         return 3 * self.cells_per_stack + 2 + (2 if self.skeleton == "imagenet" else 0)
 
     def stem_output_size(self) -> int:
+        # Every padding mode gives ceil(n / 2) at stride 2, so only the VALID stem differs.
         if self.skeleton == "imagenet":
             return (self.image_size - 3) // 2 + 1
         return self.image_size
@@ -202,6 +233,7 @@ class NASNet(nn.Module):
         self.config = config
         norm = partial(nn.BatchNorm2d, eps=config.bn_eps, momentum=config.bn_momentum)
         self.register_buffer("drop_path_progress", torch.zeros(()), persistent=False)
+        padding = config.padding_spec
         self.stem, channels = self._build_stem(config, norm)
         # outputs[k] = (channels, level); index 0 stands for "no h_{i-1}".
         outputs: list[tuple[int, int] | None] = [None, (channels, 0)]
@@ -227,6 +259,7 @@ class NASNet(nn.Module):
                 prev_prev_stride=1 if pp is None else 2 ** (prev[1] - pp[1]),
                 max_drop_prob=(cell_index + 1) / config.total_cells * drop,
                 norm=norm,
+                padding=padding,
             )
             self.cells.append(module)
             self.cell_specs.append(_CellSpec(kind, name, prev_prev))
@@ -248,7 +281,7 @@ class NASNet(nn.Module):
             if not config.skip_reduction:
                 prev_prev = len(outputs) - 2
             add_cell("normal", f"Cell_{normal_index}", c * scaling, prev_prev)
-            if config.aux_head and normal_index == reduction_at[1] - 1:
+            if config.has_aux_head and normal_index == reduction_at[1] - 1:
                 self.aux_after = len(self.cells) - 1
                 last = outputs[-1]
                 assert last is not None
@@ -256,9 +289,29 @@ class NASNet(nn.Module):
         last = outputs[-1]
         assert last is not None
         self.num_features = last[0]
-        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(self.num_features, config.num_classes)
+        self.feature_cells, self.feature_info = self._feature_info(config, outputs[2:])
+        self.classifier: nn.Linear | None = None
+        if not config.features_only:
+            self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
+            self.classifier = nn.Linear(self.num_features, config.num_classes)
         self._init_weights()
+
+    @staticmethod
+    def _feature_info(
+        config: ModelConfig, cell_outputs: list[tuple[int, int] | None]
+    ) -> tuple[list[int], list[dict[str, Any]]]:
+        # The last cell at each resolution: the cell each later stage reads, as timm's backbones pick.
+        stem_stride = 2 if config.skeleton == "imagenet" else 1
+        last_at_level: dict[int, int] = {}
+        for index, output in enumerate(cell_outputs):
+            assert output is not None
+            last_at_level[output[1]] = index
+        cells = [last_at_level[level] for level in sorted(last_at_level)]
+        info = []
+        for index in cells:
+            channels, level = cell_outputs[index]  # type: ignore[misc]
+            info.append({"module": f"cells.{index}", "num_chs": channels, "reduction": stem_stride * 2**level})
+        return cells, info
 
     @staticmethod
     def _build_stem(config: ModelConfig, norm: Any) -> tuple[nn.Module, int]:
@@ -273,7 +326,7 @@ class NASNet(nn.Module):
         return nn.Sequential(conv, norm(channels)), channels
 
     def _init_weights(self) -> None:
-        if self.classifier.weight.device.type == "meta":
+        if next(self.parameters()).device.type == "meta":
             return  # shape-only models (for counting) need no values
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
@@ -290,8 +343,25 @@ class NASNet(nn.Module):
         """Set t / T_total for ScheduledDropPath (clamped to [0, 1] when used)."""
         self.drop_path_progress.fill_(float(progress))
 
-    def forward_features(
-        self, x: torch.Tensor, endpoints: dict[str, torch.Tensor] | None = None
+    def forward_features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The backbone's feature maps, one per resolution, as `feature_info` describes them.
+
+        Each is the output of the last cell at its resolution. The ImageNet skeleton gives four,
+        at strides 4, 8, 16 and 32 (of a 224 px input: 56, 28, 14 and 7 px; the VALID stem makes a
+        331 px input give 83, 42, 21 and 11): Cell_Stem_0, and the last normal cell of each stack,
+        Cell_{N-1}, Cell_{2N-1} and Cell_{3N-1} (Cell_Stem_1 is at stride 8 too, but stack 1 reads on).
+        The CIFAR skeleton has no stem reduction, so it gives three, at strides 1, 2 and 4: the last
+        normal cell of each stack.
+        """
+        features: list[torch.Tensor] = []
+        self._forward_cells(x, features=features)
+        return features
+
+    def _forward_cells(
+        self,
+        x: torch.Tensor,
+        endpoints: dict[str, torch.Tensor] | None = None,
+        features: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The last cell's output and, in training with an aux head, the aux logits."""
         stem = self.stem(x)
@@ -303,6 +373,8 @@ class NASNet(nn.Module):
         for index, (cell, spec) in enumerate(zip(self.cells, self.cell_specs, strict=True)):
             out = self._run_cell(cell, outputs[spec.prev_prev], outputs[-1], progress)
             outputs.append(out)
+            if features is not None and index in self.feature_cells:
+                features.append(out)
             if endpoints is not None:
                 endpoints[spec.name] = out
                 if spec.name == "Cell_Stem_1":
@@ -325,6 +397,8 @@ class NASNet(nn.Module):
         return cell(prev_prev, prev, progress)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        if self.classifier is None:
+            raise NasnetError("a features_only model has no classifier head; use forward_features")
         x = F.relu(features)
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         return self.classifier(self.dropout(x))
@@ -332,9 +406,13 @@ class NASNet(nn.Module):
     def forward(self, x: torch.Tensor, with_aux: bool = False) -> Any:
         """Logits; with ``with_aux=True`` a pair ``(logits, aux_logits)``.
 
-        ``aux_logits`` is ``None`` in eval mode or without an aux head.
+        ``aux_logits`` is ``None`` in eval mode or without an aux head. A ``features_only`` model
+        returns `forward_features`' list instead (and ``(features, None)`` with ``with_aux=True``).
         """
-        features, aux = self.forward_features(x)
+        if self.classifier is None:
+            features_list = self.forward_features(x)
+            return (features_list, None) if with_aux else features_list
+        features, aux = self._forward_cells(x)
         logits = self.forward_head(features)
         return (logits, aux) if with_aux else logits
 
@@ -347,7 +425,7 @@ class NASNet(nn.Module):
         self.eval()
         try:
             with torch.no_grad():
-                self.forward_features(x, endpoints)
+                self._forward_cells(x, endpoints)
         finally:
             self.train(was_training)
         return {name: tuple(t.shape[1:]) for name, t in endpoints.items()}

@@ -71,9 +71,56 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
     return _apply_overrides(MODELS.get(name), overrides)
 
 
-def create_model(name: str, **overrides: Any) -> NASNet:
-    """Build the model registered as ``name``, e.g. ``create_model("nasnet_a_mobile", aux_head=False)``."""
-    return NASNet(model_config(name, **overrides))
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a model's inputs are prepared: resize to ``input_size / crop_fraction``, centre-crop, normalize.
+
+    The published NASNet-A weights take RGB in [0, 1] normalized to [-1, 1] (mean = std = 0.5).
+    """
+
+    input_size: int
+    crop_fraction: float
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    interpolation: str = "bicubic"
+
+    @property
+    def resize_size(self) -> int:
+        return int(self.input_size / self.crop_fraction)  # timm floors: 256 for Mobile, 363 for Large
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Mobile: TF-slim's and Cadene's 224 of 256 (0.875); Large: timm's default_cfg for nasnetalarge (0.911).
+PREPROCESSING: dict[str, Preprocessing] = {
+    "nasnet_a_mobile": Preprocessing(224, 0.875),
+    "nasnet_a_large": Preprocessing(331, 0.911),
+}
+
+
+def model_preprocessing(name: str) -> Preprocessing | None:
+    """The input preprocessing of the published weights for model ``name``; ``None`` where none are published."""
+    return PREPROCESSING.get(name)
+
+
+def create_model(name: str, pretrained: str | os.PathLike[str] | None = None, **overrides: Any) -> NASNet:
+    """Build the model registered as ``name``, e.g. ``create_model("nasnet_a_mobile", aux_head=False)``.
+
+    ``pretrained`` is a weights file in any layout ``nasnet.nn.weights`` reads (Keras ``.h5``, timm or
+    Cadene ``.pth``/``.safetensors``, a nasnet ``.safetensors``); the model is then built with the
+    padding the weights were trained with and without the aux head the files lack. The model's
+    ``preprocessing`` attribute says how to prepare its inputs.
+    """
+    if pretrained is None:
+        model = NASNet(model_config(name, **overrides))
+    else:
+        from nasnet.nn.weights import convert_weights, load_pretrained
+
+        converted = convert_weights(pretrained, model=name)
+        model = load_pretrained(NASNet(model_config(name, **{**converted.config_overrides(), **overrides})), converted)
+    model.preprocessing = model_preprocessing(name)  # type: ignore[assignment]
+    return model
 
 
 def genotype_config(

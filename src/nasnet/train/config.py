@@ -15,8 +15,12 @@ class TrainConfigError(NasnetError, ValueError):
     """A training configuration or preset is invalid; the message names the field."""
 
 
-SCHEDULES = ("cosine", "triangle", "constant")
+SCHEDULES = ("cosine", "triangle", "constant", "exponential")
 PRECISIONS = ("auto", "fp32", "bf16")
+OPTIMIZERS = ("sgd", "rmsprop")
+# The fields that a named model (or a given `ModelConfig`) also sets: its own values win over a preset's,
+# and only a value the user chose explicitly (listed in ``model_overrides``) replaces them.
+MODEL_FIELDS = ("aux_weight", "dropout", "drop_path_keep_prob")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,22 @@ class TrainConfig:
     sizing. Each preset states its size; a config built field by field
     starts from a search child's (``nasnet.space.CHILD_SIZE``).
     ``aux_weight > 0`` builds and trains the auxiliary head.
+
+    A named model (or a given `ModelConfig`) keeps its own dropout, drop-path
+    keep probability and auxiliary head: ``aux_weight``, ``dropout`` and
+    ``drop_path_keep_prob`` replace them only when they are listed in
+    ``model_overrides``, which every override (``replace``, ``get_preset``'s
+    and ``train``'s keyword overrides, ``from_dict``, ``--set``) fills in by
+    itself. The precedence is: explicit overrides > the named model's own
+    values > the preset's. A model with its own auxiliary head trains it with
+    the preset's ``aux_weight`` (0.4 where the preset has none).
+
+    ``optimizer`` is ``sgd`` (``momentum``, ``nesterov``) or ``rmsprop`` in
+    TensorFlow's form (``rmsprop_decay``, ``rmsprop_eps``, ``momentum``; see
+    `nasnet.train.step.TFRMSprop`). The ``exponential`` schedule multiplies
+    the rate by ``lr_decay`` every ``lr_decay_epochs`` (staircase).
+    ``image_size`` resizes images when the data is loaded by name or path
+    (``None``: as stored).
     ``cuda_graphs`` captures the training step once and replays it (CUDA
     only; see `nasnet.train.step`).
     """
@@ -37,9 +57,14 @@ class TrainConfig:
     lr: float = 0.05
     momentum: float = 0.9
     nesterov: bool = False
+    optimizer: str = "sgd"
+    rmsprop_decay: float = 0.9
+    rmsprop_eps: float = 1.0
     weight_decay: float = 5e-4
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
+    lr_decay: float = 0.97
+    lr_decay_epochs: float = 2.4
     label_smoothing: float = 0.0
     grad_clip: float | None = None
     aux_weight: float = 0.0
@@ -54,6 +79,7 @@ class TrainConfig:
     cells_per_stack: int = CHILD_SIZE.cells_per_stack
     base_filters: int | None = CHILD_SIZE.base_filters
     filters: int | None = None
+    image_size: int | None = None
     precision: str = "auto"
     channels_last: bool = True
     compile: bool = False
@@ -66,8 +92,13 @@ class TrainConfig:
     train_subset: int | None = None
     val_subset: int | None = None
     checkpoint_every: int = 0
+    model_overrides: tuple[str, ...] = ()  # which of MODEL_FIELDS the user set: they replace a named model's own
 
     def __post_init__(self) -> None:
+        overrides = self.model_overrides
+        if isinstance(overrides, (list, tuple)) and all(isinstance(name, str) for name in overrides):
+            # A JSON config holds a list; sorted and unique, so equal choices compare (and resume) equal.
+            object.__setattr__(self, "model_overrides", tuple(sorted(set(overrides))))
         self.validate()
 
     def validate(self) -> None:
@@ -75,7 +106,7 @@ class TrainConfig:
             check_int(f"field '{name}'", getattr(self, name), 1, error=TrainConfigError)
         for name in ("eval_every", "checkpoint_every", "pad", "cutout"):
             check_int(f"field '{name}'", getattr(self, name), 0, error=TrainConfigError)
-        for name in ("train_subset", "val_subset", "base_filters", "filters", "micro_batch"):
+        for name in ("train_subset", "val_subset", "base_filters", "filters", "micro_batch", "image_size"):
             if getattr(self, name) is not None:
                 check_int(f"field '{name}' (or null)", getattr(self, name), 1, error=TrainConfigError)
         for name in ("lr", "momentum", "weight_decay", "warmup_epochs", "aux_weight"):
@@ -94,6 +125,20 @@ class TrainConfig:
             raise TrainConfigError(
                 f"field 'recompute_activations': expected true, false or null, got {self.recompute_activations!r}"
             )
+        check_number("field 'rmsprop_decay'", self.rmsprop_decay, low=0, error=TrainConfigError)
+        if not self.rmsprop_decay < 1:
+            raise TrainConfigError(f"field 'rmsprop_decay': must be in [0, 1), got {self.rmsprop_decay!r}")
+        for name in ("rmsprop_eps", "lr_decay_epochs"):
+            check_number(f"field '{name}'", getattr(self, name), positive=True, error=TrainConfigError)
+        check_number("field 'lr_decay'", self.lr_decay, positive=True, high=1, error=TrainConfigError)
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainConfigError(f"field 'optimizer': expected one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.optimizer == "rmsprop" and self.nesterov:
+            raise TrainConfigError("field 'nesterov': applies to optimizer 'sgd' only")
+        if not isinstance(self.model_overrides, tuple) or not set(self.model_overrides) <= set(MODEL_FIELDS):
+            raise TrainConfigError(
+                f"field 'model_overrides': expected a list of {list(MODEL_FIELDS)}, got {self.model_overrides!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise TrainConfigError(f"field 'schedule': expected one of {SCHEDULES}, got {self.schedule!r}")
         if self.precision not in PRECISIONS:
@@ -107,7 +152,9 @@ class TrainConfig:
         return apply_overrides(self, changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["model_overrides"] = list(self.model_overrides)  # as JSON holds it, so that saved and new compare equal
+        return out
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any], source: str = "train config") -> TrainConfig:
@@ -124,8 +171,15 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
     unknown = sorted(set(overrides) - fields)
     if unknown:
         raise TrainConfigError(f"unknown training option(s) {unknown}; allowed: {sorted(fields)}")
+    if "model_overrides" not in overrides:
+        # Naming a field here is the explicit choice that outranks a named model's own value.
+        chosen = set(config.model_overrides) | (set(overrides) & set(MODEL_FIELDS))
+        if chosen != set(config.model_overrides):
+            overrides = {**overrides, "model_overrides": tuple(sorted(chosen))}
     if overrides.get("filters") is not None and "base_filters" not in overrides:
         overrides = {**overrides, "base_filters": None}
+    if overrides.get("base_filters") is not None and "filters" not in overrides and config.filters is not None:
+        overrides = {**overrides, "filters": None}  # C given on a preset sized by F (the ImageNet ones): C wins
     if "epochs" in overrides and "warmup_epochs" not in overrides and config.warmup_epochs:
         # A recipe's warmup is a share of its schedule: fewer epochs, proportionally shorter warmup.
         epochs = overrides["epochs"]
@@ -150,6 +204,44 @@ _SEARCH = TrainConfig(
     # Only the final validation accuracy is the reward; validating after every epoch costs a child 5-10%.
     eval_every=0,
 )
+
+# One machine's share of the paper's ImageNet recipe. TF-slim's released NASNet runs trained 50 replicas
+# with 32 images each at a learning rate of 0.04 per replica; one machine takes the per-replica rate and
+# scales it linearly with its own batch (Goyal et al., 2017): 0.04 * batch / 32.
+IMAGENET_LR_PER_32 = 0.04
+
+
+def _imagenet(batch_size: int, **fields: Any) -> TrainConfig:
+    """The paper's ImageNet recipe (Section 4.2; Appendix A): RMSProp (decay 0.9, momentum 0.9, eps 1.0),
+    the rate decayed by 0.97 every 2.4 epochs, label smoothing 0.1, auxiliary loss weight 0.4, dropout 0.5
+    and a weight EMA of 0.9999 for evaluation. ``fields`` hold what differs between Mobile and Large."""
+    return TrainConfig(
+        # Not in the paper: the 0.97 / 2.4 decay leaves 2% of the rate after 300 epochs, where recipes
+        # of this form (MnasNet, EfficientNet: the same RMSProp and decay) stop.
+        epochs=300,
+        batch_size=batch_size,
+        lr=IMAGENET_LR_PER_32 * batch_size / 32,
+        optimizer="rmsprop",
+        momentum=0.9,
+        rmsprop_decay=0.9,
+        rmsprop_eps=1.0,
+        schedule="exponential",
+        lr_decay=0.97,
+        lr_decay_epochs=2.4,
+        label_smoothing=0.1,
+        aux_weight=0.4,
+        dropout=0.5,
+        ema_decay=0.9999,
+        skeleton="imagenet",
+        # Pad-and-crop is a CIFAR augmentation; Inception-style crops need the streaming ImageNet loader.
+        pad=0,
+        flip=True,
+        eval_batch_size=250,
+        eval_every=5,  # a 50,000-image validation pass every epoch would cost more than it tells
+        checkpoint_every=1,  # an ImageNet epoch is hours: lose at most one
+        **fields,
+    )
+
 
 PRESETS: dict[str, TrainConfig] = {
     "search": _SEARCH,
@@ -205,6 +297,27 @@ PRESETS: dict[str, TrainConfig] = {
         **CIFAR_SIZE.fields(),
         eval_every=5,
         checkpoint_every=5,
+    ),
+    # NASNet-A Mobile (4@1056, 224 px; the paper's Table 3: 74.0% top-1) and Large (6@4032, 331 px; Table 2:
+    # 82.7% top-1); docs/imagenet.md. A named model keeps its own regularisation (see TrainConfig): the same values.
+    "imagenet-mobile": _imagenet(
+        256,
+        weight_decay=4e-5,
+        drop_path_keep_prob=1.0,
+        image_size=224,
+        cells_per_stack=4,
+        base_filters=None,
+        filters=1056,
+    ),
+    # 64 images of 331 px keep Large's activations within one 80 GB GPU.
+    "imagenet-large": _imagenet(
+        64,
+        weight_decay=5e-5,
+        drop_path_keep_prob=0.7,
+        image_size=331,
+        cells_per_stack=6,
+        base_filters=None,
+        filters=4032,
     ),
     # Tiny, for tests and smoke checks.
     "smoke": TrainConfig(

@@ -11,12 +11,19 @@ from nasnet.train.config import TrainConfig
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig, steps_in_epoch: int) -> float:
-    """The learning rate at ``step``: linear warmup, then cosine or linear decay to 0."""
+    """The learning rate at ``step``: linear warmup, then cosine, linear or staircase exponential decay.
+
+    ``exponential`` is the paper's ImageNet schedule (Appendix A): the rate times ``lr_decay`` (0.97)
+    after every ``lr_decay_epochs`` (2.4) epochs, in whole steps, as TF-slim's
+    ``exponential_decay(..., staircase=True)`` with ``decay_steps = int(epochs_per_decay * steps_per_epoch)``.
+    """
     warmup = min(round(config.warmup_epochs * steps_in_epoch), total_steps)
     if step < warmup:
         return config.lr * (step + 1) / warmup
     if config.schedule == "constant":
         return config.lr
+    if config.schedule == "exponential":
+        return config.lr * config.lr_decay ** ((step - warmup) // decay_steps(config, steps_in_epoch))
     progress = (step - warmup) / max(1, total_steps - warmup)
     if config.schedule == "triangle":
         return config.lr * max(0.0, 1.0 - progress)
@@ -42,3 +49,8 @@ def ema_with_warmup(decay: float) -> Callable:
                 e.copy_(p)  # counters such as BatchNorm's num_batches_tracked
 
     return update
+
+
+def decay_steps(config: TrainConfig, steps_in_epoch: int) -> int:
+    """Steps between two decays of the ``exponential`` schedule (at least one)."""
+    return max(1, int(config.lr_decay_epochs * steps_in_epoch))

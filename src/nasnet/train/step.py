@@ -1,4 +1,4 @@
-"""One training step (forward, loss, backward, clipping, SGD update), eager or replayed from a CUDA graph.
+"""One training step (forward, loss, backward, clipping, SGD or RMSProp update), eager or replayed from a CUDA graph.
 
 A search child is launch-bound: a NASNet cell pair is hundreds of small
 kernels per step, and in eager mode the GPU waits on Python between them.
@@ -11,7 +11,7 @@ What the graph needs, and how this module provides it:
 
 * static inputs: every batch is copied into the same two buffers;
 * a learning rate that changes between replays: the optimizer reads it from a
-  device tensor (fused SGD accepts one), updated before each replay;
+  device tensor (fused SGD and `TFRMSprop` accept one), updated before each replay;
 * ScheduledDropPath progress: already a device buffer of the model;
 * random numbers (drop path, dropout): the default CUDA generator, which
   graphs support;
@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -64,16 +65,84 @@ def autocast_for(device: torch.device, precision: str, cache_enabled: bool = Tru
     return contextlib.nullcontext()
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.SGD:
-    """SGD with L2 on conv and classifier weights only, as the released code does.
+class TFRMSprop(torch.optim.Optimizer):
+    """RMSProp as TensorFlow 1's ``tf.train.RMSPropOptimizer`` computes it, which the paper's ImageNet
+    training used (Appendix A: decay 0.9, momentum 0.9, epsilon 1.0). Per parameter ``p`` with gradient ``g``::
 
-    On CUDA it is the fused kernel, whose learning rate can live in a device
+        g   = g + weight_decay * p                 # slim's L2 loss: weight_decay * sum(p**2) / 2
+        ms  = decay * ms + (1 - decay) * g**2      # ms starts at 1, not 0
+        mom = momentum * mom + lr * g / sqrt(ms + eps)
+        p   = p - mom
+
+    ``torch.optim.RMSprop`` differs in three ways that matter here: its epsilon is added outside the
+    square root (``sqrt(ms) + eps``; with eps = 1.0 that is a different optimizer, not a rounding
+    difference), its ``ms`` starts at 0, and its learning rate multiplies the momentum buffer instead
+    of each step's update (the two part at every change of the rate). ``lr`` may be a 0-dim tensor on
+    the parameters' device, so that a captured CUDA graph follows the schedule.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.01,
+        decay: float = 0.9,
+        momentum: float = 0.0,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(
+            params, {"lr": lr, "decay": decay, "momentum": momentum, "eps": eps, "weight_decay": weight_decay}
+        )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            grads = [p.grad for p in params]
+            if group["weight_decay"]:
+                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            ms, mom = [], []
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["square_avg"] = torch.ones_like(p, memory_format=torch.preserve_format)
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                ms.append(state["square_avg"])
+                mom.append(state["momentum_buffer"])
+            decay = group["decay"]
+            torch._foreach_mul_(ms, decay)
+            torch._foreach_addcmul_(ms, grads, grads, value=1.0 - decay)
+            denom = torch._foreach_add(ms, group["eps"])
+            torch._foreach_sqrt_(denom)
+            update = torch._foreach_div(grads, denom)
+            torch._foreach_mul_(update, group["lr"])
+            torch._foreach_mul_(mom, group["momentum"])
+            torch._foreach_add_(mom, update)
+            torch._foreach_sub_(params, mom)
+        return loss
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """SGD or TF-form RMSProp (`TFRMSprop`), with L2 on conv and classifier weights only, as the released code does.
+
+    On CUDA SGD is the fused kernel, whose learning rate can live in a device
     tensor: a captured step then follows the schedule without re-capture.
     """
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if config.optimizer == "rmsprop":
+        return TFRMSprop(
+            groups, lr=config.lr, decay=config.rmsprop_decay, momentum=config.momentum, eps=config.rmsprop_eps
+        )
     return torch.optim.SGD(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        groups,
         lr=config.lr,
         momentum=config.momentum,
         nesterov=config.nesterov and config.momentum > 0,

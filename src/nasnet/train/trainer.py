@@ -33,11 +33,11 @@ from nasnet.train.checkpoint import (
     save_checkpoint,
 )
 from nasnet.train.config import TrainConfig, resolve_config
-from nasnet.train.evaluation import CPU_EVAL_BATCH, evaluate
+from nasnet.train.evaluation import CPU_EVAL_BATCH, Accuracy, evaluate_accuracy
 from nasnet.train.inputs import default_device, prepare_data
 from nasnet.train.loader import DeviceArray, DeviceData, steps_per_epoch, train_batches
 from nasnet.train.model_file import MODEL_FILE, save_model
-from nasnet.train.models import ResolvedModel, build_network
+from nasnet.train.models import ResolvedModel, build_network, train_config_for
 from nasnet.train.result import RESULT_FILE, Callbacks, TrainResult
 from nasnet.train.schedule import ema_with_warmup, lr_at
 from nasnet.train.step import TrainStep, is_out_of_memory
@@ -170,12 +170,13 @@ class _Run:
             "images_per_second": seen / seconds if seconds > 0 else 0.0,
         }
 
-    def validate(self, array: DeviceArray | None) -> float | None:
+    def validate(self, array: DeviceArray | None) -> Accuracy | None:
+        """Top-1 and top-5 accuracy of the evaluated weights: the EMA's where the run keeps one."""
         if array is None or len(array) == 0:
             return None
         c = self.config
         batch = c.eval_batch_size if self.device.type != "cpu" else min(c.eval_batch_size, CPU_EVAL_BATCH)
-        return evaluate(self.eval_model, array, self.data, batch, c.channels_last, c.precision, c.tta)
+        return evaluate_accuracy(self.eval_model, array, self.data, batch, c.channels_last, c.precision, c.tta)
 
 
 def _phase(callbacks: Callbacks, name: str) -> None:
@@ -210,8 +211,12 @@ def train(
         data: a `DeviceData` already on the device (the search's workers keep
             one), `DataSplits`, a `Dataset`, or a dataset name or path.
         config: a preset name (``search``, ``search-fast``, ``cifar10-paper``,
-            ``cifar10-short``, ``smoke``), a dict of fields, or a `TrainConfig`;
-            ``overrides`` replace single fields.
+            ``cifar10-short``, ``imagenet-mobile``, ``imagenet-large``,
+            ``smoke``), a dict of fields, or a `TrainConfig`; ``overrides``
+            replace single fields. A named model keeps its own dropout,
+            drop path and auxiliary head unless ``overrides`` (or the
+            config's ``model_overrides``) name them; the run's config
+            records what it trained with.
         out_dir: where to write ``metrics.jsonl``, ``checkpoint.pt`` (while
             running), ``model.pt`` and ``result.json``. Without it nothing is
             written.
@@ -226,8 +231,13 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         if resume and (out / RESULT_FILE).is_file() and not (out / STATE_FILE).exists():
             return TrainResult.from_dict(json.loads((out / RESULT_FILE).read_text()))
+    if isinstance(data, (str, os.PathLike)) and config.image_size is not None:
+        from nasnet.data.sources import load_splits
+
+        data = load_splits(data, image_size=config.image_size)
     device_data = prepare_data(data, device, config, include_test=evaluate_test)
     net, model_config = build_network(model, config, device_data)
+    config = train_config_for(model, config, model_config)
     params = count_parameters(net)
     run: _Run | None = None
     try:
@@ -288,7 +298,10 @@ def _train_loop(
         last = run.epoch == config.epochs
         if last or (config.eval_every and run.epoch % config.eval_every == 0):
             _phase(callbacks, "validating")
-            record["val_accuracy"] = run.validate(run.data.val)
+            accuracy = run.validate(run.data.val)
+            record["val_accuracy"] = accuracy.top1 if accuracy is not None else None
+            if accuracy is not None and accuracy.top5 is not None:
+                record["val_top5_accuracy"] = accuracy.top5
         run.curve.append(record)
         if out is not None:
             _write_metrics(out, run.curve)
@@ -296,15 +309,17 @@ def _train_loop(
                 save_checkpoint(out / STATE_FILE, run.state_dict(config_dict))
         if callbacks.on_epoch is not None:
             callbacks.on_epoch(record)
+    test = None
     if evaluate_test:
         _phase(callbacks, "testing")
+        test = run.validate(run.data.test)
     val_curve = [r["val_accuracy"] for r in run.curve if r.get("val_accuracy") is not None]
     total_images = sum(r["images_per_second"] * r["seconds"] for r in run.curve)
     result = TrainResult(
         state=TrialState.COMPLETE,
         accuracy=val_curve[-1] if val_curve else None,
         best_accuracy=max(val_curve) if val_curve else None,
-        test_accuracy=run.validate(run.data.test) if evaluate_test else None,
+        test_accuracy=test.top1 if test is not None else None,
         curve=run.curve,
         seconds=run.elapsed,
         images_per_second=total_images / run.elapsed if run.elapsed > 0 else 0.0,
