@@ -16,6 +16,7 @@ ways:
 from __future__ import annotations
 
 import importlib
+import inspect
 import warnings
 from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
@@ -119,12 +120,8 @@ class Registry(Generic[T]):
                     stacklevel=2,
                 )
                 continue
-            if point.name not in self._items and not _is_module(loaded):
+            if point.name not in self._items and not inspect.ismodule(loaded):
                 self._add(point.name, loaded)
-
-
-def _is_module(obj: Any) -> bool:
-    return type(obj).__name__ == "module"
 
 
 def _describe(item: Any) -> str:

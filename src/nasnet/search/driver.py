@@ -161,12 +161,12 @@ class SearchDriver:
         return self.hours * 3600 - self.previous_elapsed - (time.monotonic() - self.session_start)
 
     def _count(self, state: TrialState | str, change: int) -> None:
-        key = state.value if isinstance(state, TrialState) else state
-        self.counts[key] = max(0, self.counts[key] + change)
+        # A TrialState equals and hashes as its string, so it finds the store's string keys itself.
+        self.counts[state] = max(0, self.counts[state] + change)
 
     def _open_slots(self) -> int:
         taken = (*FINISHED_STATES, TrialState.RUNNING, TrialState.WAITING)
-        return self.budget - sum(self.counts[state.value] for state in taken)
+        return self.budget - sum(self.counts[state] for state in taken)
 
     def run(self) -> SearchSummary:
         stopped = "budget"

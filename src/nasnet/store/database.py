@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nasnet.errors import NasnetError
 from nasnet.store.config import ExperimentConfig
@@ -182,6 +183,11 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def dumps(obj: Any) -> str:
+    """Compact JSON, as every value in the database is stored."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
 def write_new_database(directory: Path, config: ExperimentConfig) -> Path:
     """A complete new experiment database beside DB_FILE, committed to disk in one file."""
     fresh = directory / NEW_DB_FILE
@@ -195,7 +201,7 @@ def write_new_database(directory: Path, config: ExperimentConfig) -> Path:
                     db.execute(statement)
             for key, value in (
                 ("schema_version", str(SCHEMA_VERSION)),
-                ("config", json.dumps(config.to_dict(), separators=(",", ":"))),
+                ("config", dumps(config.to_dict())),
                 ("created_at", str(time.time())),
                 ("elapsed_seconds", "0"),
             ):

@@ -41,6 +41,7 @@ from nasnet.store.database import (
     SUPPORTED_SCHEMAS,
     DamagedStoreError,
     StoreError,
+    dumps,
     examine,
     interrupted_message,
     is_corruption,
@@ -78,8 +79,7 @@ def _reports_damage(method: _Method) -> _Method:
     return checked  # type: ignore[return-value]
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.FAILED, TrialState.RUNNING, TrialState.WAITING)  # display order
 
 
 def _row_to_trial(row: sqlite3.Row) -> FrozenTrial:
@@ -264,7 +264,7 @@ class ExperimentStore:
     @_reports_damage
     def update_config(self, config: ExperimentConfig) -> None:
         with self._tx():
-            self._set_meta("config", _dumps(config.to_dict()))
+            self._set_meta("config", dumps(config.to_dict()))
 
     @property
     def elapsed_seconds(self) -> float:
@@ -342,13 +342,13 @@ class ExperimentStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     values["state"].value,
-                    _dumps(genotype_to_dict(genotype)),
+                    dumps(genotype_to_dict(genotype)),
                     genotype_hash,
-                    _dumps(list(values["decisions"])),
-                    _dumps(values["info"]),
+                    dumps(list(values["decisions"])),
+                    dumps(values["info"]),
                     values.get("reward"),
                     values.get("accuracy"),
-                    _dumps(values["metrics"]) if cached is not None else None,
+                    dumps(values["metrics"]) if cached is not None else None,
                     values.get("failure"),
                     values["attempts"],
                     values.get("cached_from"),
@@ -395,7 +395,7 @@ class ExperimentStore:
                     result.state.value,
                     reward,
                     result.accuracy,
-                    _dumps(result.metrics),
+                    dumps(result.metrics),
                     result.failure,
                     result.seconds,
                     result.worker,
@@ -455,8 +455,7 @@ class ExperimentStore:
     @_reports_damage
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall()
-        counts = {state.value: 0 for state in (TrialState.COMPLETE, TrialState.FAILED)}
-        counts.update({state.value: 0 for state in (TrialState.RUNNING, TrialState.WAITING)})
+        counts = {state.value: 0 for state in COUNTED_STATES}
         counts.update({row[0]: row[1] for row in rows})
         counts["cached"] = self._db.execute("SELECT COUNT(*) FROM trials WHERE cached_from IS NOT NULL").fetchone()[0]
         return counts
@@ -509,7 +508,7 @@ class ExperimentStore:
             if learned is not None:
                 self._db.execute(
                     "INSERT INTO strategy_history (event_seq, told, saved_at, learned) VALUES (?, ?, ?, ?)",
-                    (self._seq, told, now, _dumps(learned)),
+                    (self._seq, told, now, dumps(learned)),
                 )
         self._newest_slot = slot
 
